@@ -1,0 +1,1 @@
+"""Figures: one module per figure, one shared theme, deterministic PDF and PNG files."""

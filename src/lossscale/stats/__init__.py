@@ -1,0 +1,1 @@
+"""Statistics on the training results: paired comparisons against alpha = 1."""

@@ -1,0 +1,46 @@
+"""scikit-learn's diabetes regression in the asker's regime: a tiny MSE from the start."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.datasets import load_diabetes
+from sklearn.model_selection import train_test_split
+
+from lossscale.tasks.base import Task
+
+
+def diabetes_task(
+    target_scale: float,
+    hidden: list[int],
+    test_fraction: float,
+    split_seed: int,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+) -> Task:
+    """Standardized inputs; standardized targets times ``target_scale``.
+
+    Inputs and targets are standardized with the training split's statistics. The
+    model's output is multiplied by ``target_scale`` too, so the loss is of order
+    ``target_scale**2`` at initialization and its gradients are tiny (STUDY.md).
+    """
+    x, y = load_diabetes(return_X_y=True)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=test_fraction, random_state=split_seed
+    )
+    x_mean, x_std = x_tr.mean(axis=0), x_tr.std(axis=0)
+    y_mean, y_std = y_tr.mean(), y_tr.std()
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.float64).to(device=device, dtype=dtype)
+
+    return Task(
+        name="diabetes",
+        x_train=tensor((x_tr - x_mean) / x_std),
+        y_train=tensor((y_tr - y_mean) / y_std * target_scale),
+        x_test=tensor((x_te - x_mean) / x_std),
+        y_test=tensor((y_te - y_mean) / y_std * target_scale),
+        layer_sizes=(x.shape[1], *hidden, 1),
+        output_scale=target_scale,
+        metric_scale=target_scale**2,
+    )

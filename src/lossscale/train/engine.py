@@ -1,0 +1,134 @@
+"""Train R replicas at once; replica r minimizes ``alphas[r]`` times its own loss.
+
+Because the replicas share no parameters, the gradient of ``sum_r alpha_r * L_r`` with
+respect to replica r's slice is exactly ``alpha_r * grad L_r``: one backward pass gives
+every replica the gradient it would get alone, and element-wise optimizers (SGD, Adam,
+NAdam) update each slice as they would update a lone model.
+
+A replica whose training loss turns non-finite is frozen (its parameters stop changing)
+and flagged; the others keep training. Divergence is an outcome, not an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lossscale.models import StackedMLP
+from lossscale.optim import make_optimizer
+from lossscale.tasks import Task
+
+log = logging.getLogger(__name__)
+
+RECORD_COLUMNS = (
+    "train_loss",
+    "test_loss",
+    "train_metric",
+    "test_metric",
+    "grad_rms",
+    "grad_zero_frac",
+    "grad_nonfinite_frac",
+    "diverged",
+)
+
+
+@dataclass
+class History:
+    """Per-step records, each an array of shape ``[steps + 1, R]``.
+
+    Row t holds the state at parameters theta_t (before update t+1): losses, metrics,
+    and statistics of the gradient the optimizer sees (of ``alpha * loss``).
+    """
+
+    columns: dict[str, np.ndarray]
+    params: list[torch.Tensor]
+
+
+def _mse(model: StackedMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((model(x) - y) ** 2).mean(dim=1)
+
+
+def _grad_stats(params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Per-replica gradient RMS, fraction of zero and of non-finite entries."""
+    grads = [p.grad.reshape(p.shape[0], -1) for p in params]
+    flat = torch.cat(grads, dim=1)
+    n = flat.shape[1]
+    rms = torch.sqrt((flat.double() ** 2).sum(dim=1) / n)
+    zero = (flat == 0).sum(dim=1).double() / n
+    nonfinite = (~torch.isfinite(flat)).sum(dim=1).double() / n
+    return rms, zero, nonfinite
+
+
+def train_stacked(
+    task: Task,
+    seeds: Sequence[int],
+    alphas: Sequence[float],
+    optimizer: str,
+    hyper: dict,
+    steps: int,
+    label: str = "",
+    progress_every: int = 0,
+) -> History:
+    """Train one replica per (seed, alpha) pair, all at once, full batch.
+
+    ``seeds[r]`` fixes replica r's initialization and ``alphas[r]`` its loss scale.
+    """
+    if len(seeds) != len(alphas):
+        raise ValueError("seeds and alphas must have one entry per replica")
+    dtype, device = task.x_train.dtype, task.x_train.device
+    model = StackedMLP(task.layer_sizes, seeds, task.output_scale, dtype=dtype, device=device)
+    opt = make_optimizer(optimizer, model.params, hyper)
+    scale = torch.as_tensor(alphas, dtype=dtype, device=device)
+    diverged = torch.zeros(len(seeds), dtype=torch.bool, device=device)
+    rows: dict[str, list[torch.Tensor]] = {c: [] for c in RECORD_COLUMNS}
+    start = time.perf_counter()
+
+    for step in range(steps + 1):
+        opt.zero_grad(set_to_none=False)
+        train_loss = _mse(model, task.x_train, task.y_train)
+        diverged |= ~torch.isfinite(train_loss)
+        objective = (torch.where(diverged, 0.0, train_loss) * scale).sum()
+        objective.backward()
+        with torch.no_grad():
+            test_loss = _mse(model, task.x_test, task.y_test)
+            rms, zero, nonfinite = _grad_stats(model.params)
+            stats = (
+                train_loss,
+                test_loss,
+                train_loss / task.metric_scale,
+                test_loss / task.metric_scale,
+                rms,
+                zero,
+                nonfinite,
+                diverged.clone(),
+            )
+            for column, value in zip(RECORD_COLUMNS, stats, strict=True):
+                rows[column].append(value.detach().to("cpu"))
+            if step == steps:
+                break
+            frozen = [p.detach().clone() for p in model.params] if diverged.any() else None
+            opt.step()
+            if frozen is not None:
+                for p, old in zip(model.params, frozen, strict=True):
+                    mask = diverged.view(-1, *([1] * (p.dim() - 1)))
+                    p.copy_(torch.where(mask, old, p))
+        if progress_every and (step + 1) % progress_every == 0:
+            rate = (step + 1) / (time.perf_counter() - start)
+            log.info(
+                "%s step %d/%d (%.0f steps/s), %d/%d replicas diverged",
+                label,
+                step + 1,
+                steps,
+                rate,
+                int(diverged.sum()),
+                len(seeds),
+            )
+
+    columns = {c: torch.stack(v).to(torch.float64).numpy() for c, v in rows.items()}
+    columns["diverged"] = columns["diverged"].astype(bool)
+    return History(columns=columns, params=[p.detach() for p in model.params])

@@ -1,0 +1,24 @@
+"""Shared fixtures: the repository root and a small diabetes task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossscale.tasks import make_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_task():
+    """The asker's regime in float64: diabetes with a tiny target scale, a small MLP."""
+    settings = {"target_scale": 1e-4, "hidden": [8, 8], "test_fraction": 0.25, "split_seed": 0}
+    return make_task("diabetes", settings, torch.float64, "cpu")

@@ -1,0 +1,57 @@
+# Validation, wildcard constraints, input functions and the final targets.
+import shutil
+import sys
+from pathlib import Path
+
+from lossscale.config import ConfigError, config_hash, load_schema, validate_config
+
+ROOT = Path(str(workflow.current_basedir)).resolve().parents[1]  # the repository
+
+try:
+    _validated = validate_config(
+        config, load_schema(ROOT / "workflow/schemas/config.schema.yaml")
+    )
+except ConfigError as err:
+    sys.exit(f"lossscale: {err}")
+config.clear()
+config.update(_validated)
+CONFIG_HASH = config_hash(config)
+
+
+wildcard_constraints:
+    task="|".join(config["train"]["tasks"]),
+    optimizer="|".join(config["train"]["optimizers"]),
+    precision="|".join(config["train"]["precisions"]),
+
+
+def train_outputs():
+    """Every training cell's parquet file."""
+    return expand(
+        "results/train/{task}/{optimizer}/{precision}.parquet",
+        task=config["train"]["tasks"],
+        optimizer=config["train"]["optimizers"],
+        precision=config["train"]["precisions"],
+    )
+
+
+def want_pdf():
+    """Whether to build paper.pdf (report.pdf: auto means 'if latexmk is installed')."""
+    choice = config["report"]["pdf"]
+    if choice == "auto":
+        if shutil.which("latexmk") is None:
+            print(
+                "lossscale: latexmk not found, writing paper.tex and paper.md only "
+                "(install TeX Live and latexmk, see README, for paper.pdf)",
+                file=sys.stderr,
+            )
+            return False
+        return True
+    return bool(choice)
+
+
+def get_final_output():
+    """The paper in every format this machine can build."""
+    targets = ["paper/build/paper.tex", "paper/build/paper.md"]
+    if want_pdf():
+        targets.append("paper/build/paper.pdf")
+    return targets

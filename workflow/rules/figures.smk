@@ -1,0 +1,13 @@
+# Figures: seaborn, PDF for LaTeX and PNG for Markdown.
+
+
+rule plot_alpha_sweep:
+    input:
+        train_outputs(),
+    output:
+        pdf=report("results/figures/final_loss_vs_alpha.pdf", category="Figures"),
+        png="results/figures/final_loss_vs_alpha.png",
+    log:
+        "logs/plot_alpha_sweep.log",
+    script:
+        "../scripts/plot_alpha_sweep.py"

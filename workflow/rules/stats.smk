@@ -1,0 +1,16 @@
+# Statistics: paired-by-seed comparisons of every alpha against alpha = 1.
+
+
+rule compare_alphas:
+    input:
+        train_outputs(),
+    output:
+        comparisons="results/stats/comparisons.csv",
+    log:
+        "logs/compare_alphas.log",
+    params:
+        confidence=config["stats"]["confidence"],
+        resamples=config["stats"]["bootstrap_resamples"],
+        seed=config["stats"]["seed"],
+    script:
+        "../scripts/compare_alphas.py"

@@ -1,0 +1,27 @@
+# Training grid: one job per (task, optimizer, precision) cell; all alphas x seeds of a
+# cell train together as one stacked model.
+
+
+rule train_cell:
+    output:
+        parquet="results/train/{task}/{optimizer}/{precision}.parquet",
+    log:
+        "logs/train_cell/{task}/{optimizer}/{precision}.log",
+    benchmark:
+        "results/runtime/train_cell/{task}/{optimizer}/{precision}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        task_settings=lambda wc: config["tasks"][wc.task],
+        hyper=lambda wc: config["optimizers"][wc.optimizer],
+        alphas=config["train"]["alphas"],
+        seeds=config["train"]["seeds"],
+        steps=config["train"]["steps"],
+        device=config["device"],
+        threads=config["threads"],
+        config_hash=CONFIG_HASH,
+        root=ROOT,
+    script:
+        "../scripts/train_cell.py"
