@@ -1,0 +1,124 @@
+"""Read the paper's GitHub-Markdown pipe tables back, for tests that compare them with CSVs.
+
+Each table in ``paper.md`` follows a ``<!-- table: NAME -->`` marker; cells are compared
+as the strings ``fmt_num`` produced.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lossscale.report.filters import NA, md_unescape
+
+_MARKER = re.compile(r"^<!--\s*table:\s*([\w-]+)\s*-->\s*$")
+_DELIMITER = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+
+#: Column order of the results table, as named in ``results/stats/comparisons.csv``.
+RESULTS_KEYS = (
+    "task",
+    "optimizer",
+    "precision",
+    "alpha",
+    "n_seeds",
+    "n_diverged",
+    "mean",
+    "effect",
+    "ci",
+)
+#: Column order of the derivation-checks table, as named in ``claims.csv``.
+CLAIMS_KEYS = (
+    "claim_id",
+    "optimizer",
+    "transformation",
+    "method",
+    "alpha",
+    "expected",
+    "observed",
+    "max_rel_deviation",
+    "tolerance",
+    "verdict",
+)
+
+
+def _split_row(line: str) -> list[str]:
+    """Cells of one pipe-table row (``\\|`` is a literal bar, not a separator)."""
+    line = line.strip()
+    line = line.removeprefix("|")
+    if line.endswith("|") and not line.endswith("\\|"):
+        line = line[:-1]
+    cells = re.split(r"(?<!\\)\|", line)
+    return [_cell_text(c.strip()) for c in cells]
+
+
+def _cell_text(cell: str) -> str:
+    if len(cell) >= 2 and cell.startswith("`") and cell.endswith("`"):
+        return cell[1:-1].replace("\\|", "|")
+    return md_unescape(cell)
+
+
+def parse_markdown_tables(text: str) -> dict[str, list[dict[str, str]]]:
+    """All marked pipe tables in ``text``: name -> rows, each a dict keyed by header text."""
+    lines = text.splitlines()
+    tables: dict[str, list[dict[str, str]]] = {}
+    for i, line in enumerate(lines):
+        marker = _MARKER.match(line.strip())
+        if not marker:
+            continue
+        j = i + 1
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        if j + 1 >= len(lines) or not _DELIMITER.match(lines[j + 1]):
+            raise ValueError(f"marker {marker.group(1)!r} is not followed by a pipe table")
+        header = _split_row(lines[j])
+        rows = []
+        for row_line in lines[j + 2 :]:
+            if not row_line.strip().startswith("|"):
+                break
+            cells = _split_row(row_line)
+            if len(cells) != len(header):
+                raise ValueError(f"table {marker.group(1)!r}: row {row_line!r} has wrong width")
+            rows.append(dict(zip(header, cells, strict=True)))
+        tables[marker.group(1)] = rows
+    return tables
+
+
+def parse_markdown_table(text: str, name: str) -> list[dict[str, str]]:
+    """The rows of the table marked ``<!-- table: name -->``, keyed by header text."""
+    tables = parse_markdown_tables(text)
+    if name not in tables:
+        raise KeyError(f"no table {name!r} in the Markdown (found: {sorted(tables)})")
+    return tables[name]
+
+
+def _keyed(rows: list[dict[str, str]], keys: tuple[str, ...], name: str) -> list[dict[str, str]]:
+    out = []
+    for row in rows:
+        if len(row) != len(keys):
+            raise ValueError(f"table {name!r} has {len(row)} columns, expected {len(keys)}")
+        out.append(dict(zip(keys, row.values(), strict=True)))
+    return out
+
+
+def _split_ci(text: str) -> tuple[str, str]:
+    if text == NA:
+        return NA, NA
+    low, high = text.strip("[]").split(",")
+    return low.strip(), high.strip()
+
+
+def results_rows_from_markdown(text: str) -> list[dict[str, str]]:
+    """The results table, keyed like comparisons.csv (the CI column becomes ci_low/ci_high).
+
+    Every value is the string ``fmt_num`` (or the CSV's text) gave, so an end-to-end test
+    compares it with ``fmt_num(csv_value)``; the rows are the ``quantity == "test"`` rows.
+    """
+    rows = []
+    for row in _keyed(parse_markdown_table(text, "results"), RESULTS_KEYS, "results"):
+        row["ci_low"], row["ci_high"] = _split_ci(row.pop("ci"))
+        rows.append(row)
+    return rows
+
+
+def claims_rows_from_markdown(text: str) -> list[dict[str, str]]:
+    """The derivation-checks table, keyed like claims.csv."""
+    return _keyed(parse_markdown_table(text, "claims"), CLAIMS_KEYS, "claims")

@@ -1,0 +1,272 @@
+"""Render the paper's LaTeX and Markdown sources from one context with Jinja2.
+
+Both formats use the same templates for their prose (``partials/``) and the same filter
+names; a ``Format`` supplies what differs (escaping, math, citations). Every ``((( ... )))``
+expression passes through ``finalize``: text is escaped for the format, numbers that did
+not go through ``|num`` are an error, and only filter output (``Safe``) passes unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from lossscale.io import atomic_path, write_text
+from lossscale.report.bib import BibEntry, read_bib, reference_text
+from lossscale.report.filters import (
+    NA,
+    Safe,
+    is_missing,
+    md_escape,
+    md_num,
+    tex_escape,
+    tex_num,
+)
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("tex", "md")
+BIB_NAME = "refs.bib"
+
+#: Symbols the prose uses: (LaTeX math, Markdown text).
+SYMBOLS: dict[str, tuple[str, str]] = {
+    "alpha": (r"\alpha", "\N{GREEK SMALL LETTER ALPHA}"),
+    "eta": (r"\eta", "η"),
+    "eps": (r"\epsilon", "ε"),
+    "lambda": (r"\lambda", "λ"),
+    "times": (r"\times", "\N{MULTIPLICATION SIGN}"),
+    "approx": (r"\approx", "≈"),
+    "adam_update": (
+        r"\eta\,\hat m_t / (\sqrt{\hat v_t} + \epsilon)",
+        "η m̂ / (√v̂ + ε)",
+    ),
+    "eps_limit": (r"(\eta/\epsilon)\,\hat m_t", "(η/ε) m̂"),
+    "eta_over_eps": (r"\eta/\epsilon", "η/ε"),
+    "alpha_eta": (r"\alpha\eta", "\N{GREEK SMALL LETTER ALPHA}η"),
+    "lambda_over_alpha": (r"\lambda/\alpha", "λ/\N{GREEK SMALL LETTER ALPHA}"),
+    "percent": (r"\%", "%"),
+}
+
+#: Cross-references: (LaTeX, Markdown); the Markdown numbers follow the template order.
+REFS: dict[str, tuple[str, str]] = {
+    "claims": (r"Table~\ref{tab:claims}", "Table 1"),
+    "results": (r"Table~\ref{tab:results}", "Table 2"),
+    "sweep": (r"Figure~\ref{fig:sweep}", "Figure 1"),
+}
+
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+
+
+@dataclass(frozen=True)
+class Format:
+    """What differs between the LaTeX and the Markdown rendering."""
+
+    name: str
+    escape: Callable[[object], Safe]
+    num: Callable[..., Safe]
+    math: Callable[[str, str], Safe]
+    code: Callable[[object], Safe]
+    emph: Callable[[object], Safe]
+    quote: Callable[[object], Safe]
+    cite: Callable[[Sequence[BibEntry], bool], Safe]
+
+
+def _md_code(text: object) -> Safe:
+    """A Markdown code span (bars escaped, as GitHub tables require)."""
+    body = str(text).replace("|", "\\|")
+    fence = "``" if "`" in body else "`"
+    return Safe(f"{fence}{body}{fence}")
+
+
+def _tex_code(text: object) -> Safe:
+    """Typewriter text that may break after _ / * . - and inside long runs (commit hashes)."""
+    body = re.sub(r"(\\_|[/*.-])", r"\1\\allowbreak{}", tex_escape(text))
+    body = re.sub(
+        r"(?<![\\A-Za-z0-9])[0-9A-Za-z]{16,}",
+        lambda m: "\\allowbreak{}".join(re.findall(".{1,8}", m.group())),
+        body,
+    )
+    return Safe(f"\\texttt{{{body}}}")
+
+
+def _md_cite(entries: Sequence[BibEntry], textual: bool) -> Safe:
+    if textual:
+        return md_escape("; ".join(f"{e.label()} ({e.year})" for e in entries))
+    return md_escape("(" + "; ".join(f"{e.label()}, {e.year}" for e in entries) + ")")
+
+
+def _tex_cite(entries: Sequence[BibEntry], textual: bool) -> Safe:
+    return Safe(("\\citet{" if textual else "\\citep{") + ",".join(e.key for e in entries) + "}")
+
+
+TEX = Format(
+    name="tex",
+    escape=tex_escape,
+    num=tex_num,
+    math=lambda tex, text: Safe(f"${tex}$"),
+    code=_tex_code,
+    emph=lambda s: Safe(f"\\emph{{{tex_escape(s)}}}"),
+    quote=lambda s: Safe(f"``{tex_escape(s)}''"),
+    cite=_tex_cite,
+)
+MD = Format(
+    name="md",
+    escape=md_escape,
+    num=md_num,
+    math=lambda tex, text: Safe(text),
+    code=_md_code,
+    emph=lambda s: Safe(f"*{md_escape(s)}*"),
+    quote=lambda s: Safe(f"“{md_escape(s)}”"),
+    cite=_md_cite,
+)
+
+
+def _finalize(fmt: Format) -> Callable[[Any], Safe]:
+    def finalize(value: Any) -> Safe:
+        if isinstance(value, Safe):
+            return value
+        if value is None:  # a missing cell, e.g. an empty CSV field
+            return Safe(NA)
+        if isinstance(value, str):
+            return fmt.escape(value)
+        raise TypeError(
+            f"{value!r} reached the {fmt.name} template unformatted: "
+            "numbers go through |num, other values through a filter"
+        )
+
+    return finalize
+
+
+def _and_join(fmt: Format, items: Iterable[Any]) -> Safe:
+    """``A``, ``A and B``, ``A, B and C``, each item escaped (or numbers formatted)."""
+    parts = [fmt.num(x) if isinstance(x, int | float) else fmt.escape(x) for x in items]
+    if len(parts) <= 1:
+        return Safe("".join(parts))
+    return Safe(", ".join(parts[:-1]) + " and " + parts[-1])
+
+
+def _ci(fmt: Format, row: Mapping[str, Any]) -> Safe:
+    """A confidence interval ``[low, high]`` from a row's ci_low/ci_high; n/a when absent."""
+    low, high = row["ci_low"], row["ci_high"]
+    if is_missing(low) and is_missing(high):
+        return Safe(NA)
+    return Safe(f"[{fmt.num(low)}, {fmt.num(high)}]")
+
+
+def _path(text: str) -> Safe:
+    """A relative file path used verbatim (\\includegraphics, Markdown image links)."""
+    if not _SAFE_PATH.match(text) or ".." in text.split("/"):
+        raise ValueError(f"unsafe figure path {text!r}: use letters, digits, _ . - and /")
+    return Safe(text)
+
+
+def make_environment(
+    fmt: Format, template_dir: str | Path, bib: Mapping[str, BibEntry]
+) -> jinja2.Environment:
+    """A Jinja2 environment for ``fmt`` with StrictUndefined, the filters and globals."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        finalize=_finalize(fmt),
+        block_start_string="((*",
+        block_end_string="*))",
+        variable_start_string="(((",
+        variable_end_string=")))",
+        comment_start_string="((=",
+        comment_end_string="=))",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+    def cite(keys: Sequence[str], textual: bool) -> Safe:
+        unknown = [k for k in keys if k not in bib]
+        if unknown:
+            raise KeyError(f"citation key(s) {unknown} not in {BIB_NAME}")
+        return fmt.cite([bib[k] for k in keys], textual)
+
+    env.filters.update(
+        num=fmt.num,
+        nums=lambda xs: Safe(", ".join(fmt.num(x) for x in xs)),
+        esc=fmt.escape,
+        tex_escape=tex_escape,
+        md_escape=md_escape,
+        code=fmt.code,
+        emph=fmt.emph,
+        quoted=fmt.quote,
+        and_join=lambda xs: _and_join(fmt, xs),
+        ci=lambda row: _ci(fmt, row),
+        path=_path,
+    )
+    env.globals.update(
+        format=fmt.name,
+        sym={k: fmt.math(tex, text) for k, (tex, text) in SYMBOLS.items()},
+        ref={k: Safe(tex if fmt is TEX else md) for k, (tex, md) in REFS.items()},
+        citet=lambda *keys: cite(keys, True),
+        citep=lambda *keys: cite(keys, False),
+        references=[reference_text(e) for e in sorted(bib.values(), key=_ref_order)],
+    )
+    return env
+
+
+def _ref_order(entry: BibEntry) -> tuple[str, str, str]:
+    return (entry.label().lower(), entry.year, entry.key)
+
+
+def render(
+    fmt_name: str,
+    context: Mapping[str, Any],
+    template_dir: str | Path,
+    bib: Mapping[str, BibEntry] | None = None,
+) -> str:
+    """Render ``paper.<fmt_name>.j2`` from ``context``."""
+    fmt = {"tex": TEX, "md": MD}[fmt_name]
+    template_dir = Path(template_dir)
+    bib = read_bib(template_dir / BIB_NAME) if bib is None else bib
+    env = make_environment(fmt, template_dir, bib)
+    return env.get_template(f"paper.{fmt_name}.j2").render(**context)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def render_paper(
+    context_path: str | Path,
+    template_dir: str | Path,
+    out_dir: str | Path,
+    figures: Sequence[str | Path] = (),
+) -> dict[str, Path]:
+    """Write ``paper.tex``, ``paper.md``, ``refs.bib`` and ``figures/`` into ``out_dir``.
+
+    ``figures`` are the figure files to copy (by file name) into ``out_dir/figures``;
+    every figure the context names must be among them. Returns the written paths.
+    """
+    context = json.loads(Path(context_path).read_text())
+    template_dir, out_dir = Path(template_dir), Path(out_dir)
+    written: dict[str, Path] = {}
+    for src in map(Path, figures):
+        written[f"figures/{src.name}"] = out_dir / "figures" / src.name
+        _copy(src, written[f"figures/{src.name}"])
+    needed = {p for fig in context["figures"].values() for p in fig.values()}
+    missing = sorted(needed - set(written))
+    if missing:
+        raise FileNotFoundError(f"figures named in the context but not given: {missing}")
+    written[BIB_NAME] = out_dir / BIB_NAME
+    _copy(template_dir / BIB_NAME, written[BIB_NAME])
+    bib = read_bib(template_dir / BIB_NAME)
+    for name in FORMATS:
+        written[f"paper.{name}"] = out_dir / f"paper.{name}"
+        write_text(render(name, context, template_dir, bib), written[f"paper.{name}"])
+        log.info("wrote %s", written[f"paper.{name}"])
+    return written

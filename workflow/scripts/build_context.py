@@ -1,0 +1,20 @@
+"""Adapter for rule build_context: result files + config -> results/report/context.json."""
+
+from typing import TYPE_CHECKING
+
+from lossscale.io import setup_logging
+from lossscale.report import write_context
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+setup_logging(snakemake.log[0])
+write_context(
+    claims_csv=snakemake.input.claims,
+    comparisons_csv=snakemake.input.comparisons,
+    config=snakemake.params.study,
+    config_hash=snakemake.params.config_hash,
+    figures=snakemake.params.figures,
+    out=snakemake.output.context,
+    repo=snakemake.params.root,
+)

@@ -1,0 +1,18 @@
+"""Adapter for rule render_paper: context.json -> paper/build/paper.{tex,md} + figures, bib."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lossscale.io import setup_logging
+from lossscale.report import render_paper
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+setup_logging(snakemake.log[0])
+render_paper(
+    context_path=snakemake.input.context,
+    template_dir=snakemake.params.templates,
+    out_dir=Path(snakemake.output.tex).parent,
+    figures=snakemake.input.figures,
+)
