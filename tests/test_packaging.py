@@ -24,7 +24,9 @@ def test_pyproject_pins_match_lock_and_environment(root):
     env = yaml.safe_load((root / "environment.yml").read_text())
     conda_pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert direct["torch"] == "2.13.0"
-    assert len(direct) == len(project["dependencies"]) + len(project["optional-dependencies"]["dev"])
+    assert len(direct) == len(project["dependencies"]) + len(
+        project["optional-dependencies"]["dev"]
+    )
     for name, version in direct.items():
         assert lock.get(name) == version, f"{name}: pyproject {version}, lock {lock.get(name)}"
     assert _pins(conda_pip) == lock

@@ -1,11 +1,21 @@
 # Validation, wildcard constraints, input functions and the final targets.
+import os
 import shutil
 import sys
 from pathlib import Path
 
-from lossscale.config import ConfigError, config_hash, load_schema, validate_config
-
 ROOT = Path(str(workflow.current_basedir)).resolve().parents[1]  # the repository
+# The package is importable from the checkout itself, here and in every job's Python
+# (also in a `--use-conda` environment built from environment.yml).
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p
+    )
+)
+ENV = str(ROOT / "environment.yml")
+
+from lossscale.config import ConfigError, config_hash, load_schema, validate_config
 
 try:
     _validated = validate_config(

@@ -11,6 +11,8 @@ rule check_claims:
         "logs/check_claims.log",
     benchmark:
         "results/runtime/check_claims.tsv"
+    conda:
+        ENV
     threads: config["threads"]
     resources:
         mem_mb=1000,

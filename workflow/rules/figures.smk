@@ -9,5 +9,7 @@ rule plot_alpha_sweep:
         png="results/figures/final_loss_vs_alpha.png",
     log:
         "logs/plot_alpha_sweep.log",
+    conda:
+        ENV
     script:
         "../scripts/plot_alpha_sweep.py"

@@ -13,6 +13,8 @@ rule build_context:
         context="results/report/context.json",
     log:
         "logs/build_context.log",
+    conda:
+        ENV
     params:
         study={
             key: config[key]
@@ -38,6 +40,8 @@ rule render_paper:
         figures=[f"paper/build/figures/{Path(f).name}" for f in PAPER_FIGURES],
     log:
         "logs/render_paper.log",
+    conda:
+        ENV
     params:
         templates=PAPER_TEMPLATES,
     script:
@@ -53,6 +57,8 @@ rule build_pdf:
         pdf="paper/build/paper.pdf",
     log:
         "logs/build_pdf.log",
+    conda:
+        ENV
     resources:
         runtime=10,
     script:

@@ -8,6 +8,8 @@ rule compare_alphas:
         comparisons="results/stats/comparisons.csv",
     log:
         "logs/compare_alphas.log",
+    conda:
+        ENV
     params:
         confidence=config["stats"]["confidence"],
         resamples=config["stats"]["bootstrap_resamples"],

@@ -9,6 +9,8 @@ rule train_cell:
         "logs/train_cell/{task}/{optimizer}/{precision}.log",
     benchmark:
         "results/runtime/train_cell/{task}/{optimizer}/{precision}.tsv"
+    conda:
+        ENV
     threads: config["threads"]
     resources:
         mem_mb=2000,
