@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,20 @@ def tiny_task():
     """The asker's regime in float64: diabetes with a tiny target scale, a small MLP."""
     settings = {"target_scale": 1e-4, "hidden": [8, 8], "test_fraction": 0.25, "split_seed": 0}
     return make_task("diabetes", settings, torch.float64, "cpu")
+
+
+def run_workflow(workdir: Path, configfile: Path, cores: int = 2, timeout: int = 900):
+    """Run this repository's workflow with ``configfile`` in ``workdir``; capture output."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        f"-c{cores}",
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

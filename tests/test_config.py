@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import yaml
+from conftest import run_workflow
 
 from lossscale.config import ConfigError, config_hash, load_schema, validate_config
 
@@ -103,24 +101,7 @@ def test_config_hash_tracks_content(schema):
 def test_workflow_stops_before_any_job_and_writes_nothing(root, tmp_path, override, expected):
     bad = tmp_path / "bad.yaml"
     bad.write_text(override + "\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(root / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(bad),
-            "-c1",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    result = run_workflow(tmp_path, bad, cores=1, timeout=120)
     assert result.returncode != 0
     assert expected in result.stderr
     assert not (tmp_path / "results").exists()

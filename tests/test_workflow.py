@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
-import sys
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import run_workflow
 
 from lossscale.report import results_rows_from_markdown
 
@@ -22,19 +21,7 @@ pytestmark = pytest.mark.slow
 def smoke(root, tmp_path_factory):
     """Run `snakemake` on the smoke config in an empty directory; return (dir, stderr)."""
     work = tmp_path_factory.mktemp("smoke")
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(root / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(root / "workflow/configs/smoke.yaml"),
-        "-c2",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    result = run_workflow(work, root / "workflow/configs/smoke.yaml")
     assert result.returncode == 0, result.stderr[-4000:]
     return work, result.stderr
 

@@ -28,20 +28,10 @@ from lossscale.derivations.trajectories import (
     transform_hyperparameters,
 )
 from lossscale.io import write_csv
+from lossscale.tables import CLAIM_COLUMNS
 
 METHOD = "float64 trajectory"
-COLUMNS = [
-    "claim_id",
-    "optimizer",
-    "transformation",
-    "method",
-    "alpha",
-    "expected",
-    "observed",
-    "max_rel_deviation",
-    "tolerance",
-    "verdict",
-]
+COLUMNS = list(CLAIM_COLUMNS)
 OUTCOMES = ("holds", "fails")
 INIT_SEED = 0
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from lossscale.figures.theme import OPTIMIZER_LABELS, OPTIMIZER_ORDER
 from lossscale.stats.paired import QUANTITIES, final_rows
+from lossscale.tables import OPTIMIZER_LABELS
 
 
 def sweep_frame(history: pd.DataFrame) -> pd.DataFrame:
@@ -33,7 +33,7 @@ def plot_alpha_sweep(history: pd.DataFrame, axes: np.ndarray | None = None) -> n
         _, axes = plt.subplots(1, 2, figsize=(7.0, 2.8), sharey=True, layout="constrained")
     order = [
         OPTIMIZER_LABELS[o]
-        for o in OPTIMIZER_ORDER
+        for o in OPTIMIZER_LABELS
         if OPTIMIZER_LABELS[o] in set(data["optimizer"])
     ]
     for ax, (quantity, title) in zip(

@@ -14,8 +14,6 @@ import seaborn as sns
 from lossscale.io import atomic_path
 
 PALETTE = "colorblind"
-OPTIMIZER_ORDER = ("sgd", "adam", "nadam")
-OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam", "nadam": "NAdam"}
 
 
 def set_theme() -> None:

@@ -18,49 +18,25 @@ import pandas as pd
 from lossscale.io import write_json
 from lossscale.provenance import git_commit, package_versions
 from lossscale.report.filters import is_missing
+from lossscale.tables import CLAIM_COLUMNS, COMPARISON_COLUMNS, OPTIMIZER_LABELS
 
 log = logging.getLogger(__name__)
 
 REF_ALPHA = 1.0
 DIRECTIONS = ("lower", "higher", "none", "identical", "undetermined")
 
-#: How the paper names each optimizer, which reference it cites, and what the textbook
-#: answer predicts for loss x alpha without regularization ("lr": same as lr x alpha,
+#: Which reference the paper cites for each optimizer, and what the textbook answer
+#: predicts for loss x alpha without regularization ("lr": same as lr x alpha,
 #: "invariant": no effect).
 OPTIMIZER_INFO: dict[str, dict[str, Any]] = {
-    "sgd": {"label": "SGD", "cite": None, "textbook": "lr"},
-    "adam": {"label": "Adam", "cite": "kingma2015adam", "textbook": "invariant"},
-    "nadam": {"label": "NAdam", "cite": "dozat2016nadam", "textbook": "invariant"},
+    name: {"label": OPTIMIZER_LABELS[name], "cite": cite, "textbook": textbook}
+    for name, cite, textbook in (
+        ("sgd", None, "lr"),
+        ("adam", "kingma2015adam", "invariant"),
+        ("nadam", "dozat2016nadam", "invariant"),
+    )
 }
 
-CLAIM_COLUMNS = (
-    "claim_id",
-    "optimizer",
-    "transformation",
-    "method",
-    "alpha",
-    "expected",
-    "observed",
-    "max_rel_deviation",
-    "tolerance",
-    "verdict",
-)
-COMPARISON_COLUMNS = (
-    "task",
-    "optimizer",
-    "precision",
-    "quantity",
-    "alpha",
-    "n_seeds",
-    "n_pairs",
-    "n_diverged",
-    "mean",
-    "ref_mean",
-    "effect",
-    "ci_low",
-    "ci_high",
-    "confidence",
-)
 _INT_COLUMNS = ("n_seeds", "n_pairs", "n_diverged")
 _FLOAT_COLUMNS = ("alpha", "max_rel_deviation", "tolerance", "mean", "ref_mean", "effect")
 _FLOAT_COLUMNS += ("ci_low", "ci_high", "confidence")

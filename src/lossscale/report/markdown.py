@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from lossscale.report.filters import NA, md_unescape
+from lossscale.tables import CLAIM_COLUMNS
 
 _MARKER = re.compile(r"^<!--\s*table:\s*([\w-]+)\s*-->\s*$")
 _DELIMITER = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
@@ -26,18 +27,7 @@ RESULTS_KEYS = (
     "ci",
 )
 #: Column order of the derivation-checks table, as named in ``claims.csv``.
-CLAIMS_KEYS = (
-    "claim_id",
-    "optimizer",
-    "transformation",
-    "method",
-    "alpha",
-    "expected",
-    "observed",
-    "max_rel_deviation",
-    "tolerance",
-    "verdict",
-)
+CLAIMS_KEYS = CLAIM_COLUMNS
 
 
 def _split_row(line: str) -> list[str]:

@@ -11,22 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-CELL = ("task", "optimizer", "precision")
+from lossscale.tables import CELL, COMPARISON_COLUMNS
+
 QUANTITIES = {"train": "train_metric", "test": "test_metric"}
-COLUMNS = (
-    *CELL,
-    "quantity",
-    "alpha",
-    "n_seeds",
-    "n_pairs",
-    "n_diverged",
-    "mean",
-    "ref_mean",
-    "effect",
-    "ci_low",
-    "ci_high",
-    "confidence",
-)
 
 
 def final_rows(history: pd.DataFrame) -> pd.DataFrame:
@@ -98,4 +85,4 @@ def compare_all(
         for quantity, column in QUANTITIES.items():
             for row in compare_cell(cell, column, confidence, resamples, seed):
                 rows.append(dict(zip(CELL, key, strict=True)) | {"quantity": quantity} | row)
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))

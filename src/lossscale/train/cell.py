@@ -14,12 +14,11 @@ import pyarrow.parquet as pq
 from lossscale.device import DTYPES, make_deterministic, resolve_device
 from lossscale.io import atomic_path
 from lossscale.provenance import git_commit, package_versions
+from lossscale.tables import TRAIN_ID_COLUMNS, TRAIN_RECORD_COLUMNS
 from lossscale.tasks import make_task
-from lossscale.train.engine import RECORD_COLUMNS, History, train_stacked
+from lossscale.train.engine import History, train_stacked
 
 log = logging.getLogger(__name__)
-
-ID_COLUMNS = ("task", "optimizer", "precision", "alpha", "seed", "step")
 
 
 def history_frame(
@@ -33,10 +32,10 @@ def history_frame(
             "alpha": [a for a in alphas for _ in range(steps)],
             "seed": [s for s in seeds for _ in range(steps)],
             "step": list(range(steps)) * replicas,
-            **{c: history.columns[c].T.reshape(-1) for c in RECORD_COLUMNS},
+            **{c: history.columns[c].T.reshape(-1) for c in TRAIN_RECORD_COLUMNS},
         }
     )
-    return frame[[*ID_COLUMNS, *RECORD_COLUMNS]]
+    return frame[[*TRAIN_ID_COLUMNS, *TRAIN_RECORD_COLUMNS]]
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path, provenance: dict) -> None:

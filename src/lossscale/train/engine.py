@@ -21,20 +21,10 @@ import torch
 
 from lossscale.models import StackedMLP
 from lossscale.optim import make_optimizer
+from lossscale.tables import TRAIN_RECORD_COLUMNS as RECORD_COLUMNS
 from lossscale.tasks import Task
 
 log = logging.getLogger(__name__)
-
-RECORD_COLUMNS = (
-    "train_loss",
-    "test_loss",
-    "train_metric",
-    "test_metric",
-    "grad_rms",
-    "grad_zero_frac",
-    "grad_nonfinite_frac",
-    "diverged",
-)
 
 
 @dataclass

@@ -1,0 +1,50 @@
+"""Names shared by the writers and the readers of the result files (docs/results.md).
+
+Result files are a public interface: their columns are defined once, here, and every
+stage that writes or reads them uses these tuples. Display labels live here too, so the
+figures and the paper name things the same way.
+"""
+
+CLAIM_COLUMNS = (
+    "claim_id",
+    "optimizer",
+    "transformation",
+    "method",
+    "alpha",
+    "expected",
+    "observed",
+    "max_rel_deviation",
+    "tolerance",
+    "verdict",
+)
+
+CELL = ("task", "optimizer", "precision")
+TRAIN_ID_COLUMNS = (*CELL, "alpha", "seed", "step")
+TRAIN_RECORD_COLUMNS = (
+    "train_loss",
+    "test_loss",
+    "train_metric",
+    "test_metric",
+    "grad_rms",
+    "grad_zero_frac",
+    "grad_nonfinite_frac",
+    "diverged",
+)
+
+COMPARISON_COLUMNS = (
+    *CELL,
+    "quantity",
+    "alpha",
+    "n_seeds",
+    "n_pairs",
+    "n_diverged",
+    "mean",
+    "ref_mean",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "confidence",
+)
+
+#: Optimizers in display order, with the names the figures and the paper use.
+OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam", "nadam": "NAdam"}
