@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml requirements.lock
 venv: $(STAMP)  ## create .venv with the pinned dependencies
 
 tex:  ## install TeX Live + latexmk via apt when missing (as root), else say how
-	@if command -v latexmk >/dev/null && kpsewhich siunitx.sty cleveref.sty >/dev/null; then exit 0; fi; \
+	@if command -v latexmk >/dev/null && kpsewhich lmodern.sty booktabs.sty natbib.sty hyperref.sty siunitx.sty cleveref.sty >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing TeX Live and latexmk with apt-get (a few minutes, once)"; \
 		export DEBIAN_FRONTEND=noninteractive; \
@@ -42,7 +42,7 @@ tex:  ## install TeX Live + latexmk via apt when missing (as root), else say how
 paper: $(STAMP) tex  ## run the whole study and render paper/build/paper.{pdf,tex,md}
 	@start=$$(date +%s); \
 	$(SNAKEMAKE) --configfile $(CONFIG); \
-	echo "paper: $$(ls paper/build/paper.pdf paper/build/paper.tex paper/build/paper.md 2>/dev/null | tr '\n' ' ')(in $$(( $$(date +%s) - start )) s)"
+	echo "paper written: $$(ls paper/build/paper.pdf paper/build/paper.tex paper/build/paper.md 2>/dev/null | tr '\n' ' ')(workflow took $$(( $$(date +%s) - start )) s)"
 
 smoke: $(STAMP) tex  ## the whole workflow on the smoke config (seconds), into results/
 	$(SNAKEMAKE) --configfile $(SMOKE)
