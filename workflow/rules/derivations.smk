@@ -1,25 +1,36 @@
-# Derivation checks: paired float64 optimizer trajectories decide each claim of the
-# reviewed ledger; a contradicted claim fails the job (and removes its output).
+# Derivation checks: every claims file of the reviewed ledger (symbolic proofs, float64
+# trajectories, bitwise float32 trajectories); a contradicted claim fails the job and
+# writes nothing. The job shares independent claims out to `threads` worker processes;
+# the results do not depend on how many.
+DERIVATIONS = ROOT / "src/lossscale/derivations"
+DERIVATIONS_CODE = [
+    *DERIVATIONS.rglob("*.py"),
+    *(ROOT / "src/lossscale/optim").glob("*.py"),
+]
 
 
 rule check_claims:
     input:
-        ledger=ROOT / "src/lossscale/derivations/claims.yaml",
+        ledger=sorted((DERIVATIONS / "claims").glob("*.yaml")),
+        code=sorted(DERIVATIONS_CODE),
     output:
         claims="results/derivations/claims.csv",
+        symbolic="results/derivations/symbolic.json",
+        ledger="results/derivations/ledger.json",
     log:
         "logs/check_claims.log",
     benchmark:
         "results/runtime/check_claims.tsv"
     conda:
         ENV
-    threads: config["threads"]
+    threads: 4
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=2000,
+        runtime=10,
     params:
         steps=config["derivations"]["steps"],
         tolerance=config["derivations"]["tolerance"],
-        threads=config["threads"],
+        float32_tolerance=config["derivations"]["float32_tolerance"],
+        torch_threads=config["threads"],
     script:
         "../scripts/check_claims.py"

@@ -1,4 +1,4 @@
-"""Adapter for rule check_claims: check the derivation claims, write claims.csv."""
+"""Adapter for rule check_claims: check the derivation claims, write the ledger's results."""
 
 from typing import TYPE_CHECKING
 
@@ -10,9 +10,13 @@ if TYPE_CHECKING:
 
 setup_logging(snakemake.log[0])
 run_derivations(
-    claims_path=snakemake.input.ledger,
+    claims_path=list(snakemake.input.ledger),
     output=snakemake.output.claims,
+    symbolic_output=snakemake.output.symbolic,
+    ledger_output=snakemake.output.ledger,
     steps=snakemake.params.steps,
     tolerance=snakemake.params.tolerance,
-    threads=snakemake.params.threads,
+    float32_tolerance=snakemake.params.float32_tolerance,
+    threads=snakemake.params.torch_threads,
+    workers=snakemake.threads,
 )

@@ -1,15 +1,18 @@
 """Machine-checked claims: which hyperparameter transformation equals loss x alpha."""
 
+from lossscale.derivations.checks import CheckResult, check_claim
+from lossscale.derivations.claims import (
+    Claim,
+    ClaimsFileError,
+    Ledger,
+    default_claims_dir,
+    load_claims,
+    load_ledger,
+)
 from lossscale.derivations.ledger import (
     COLUMNS,
-    CheckResult,
-    Claim,
     ClaimContradictedError,
-    ClaimsFileError,
-    check_claim,
     check_claims,
-    claims_table,
-    load_claims,
     run_derivations,
 )
 
@@ -19,9 +22,11 @@ __all__ = [
     "Claim",
     "ClaimContradictedError",
     "ClaimsFileError",
+    "Ledger",
     "check_claim",
     "check_claims",
-    "claims_table",
+    "default_claims_dir",
     "load_claims",
+    "load_ledger",
     "run_derivations",
 ]

@@ -1,273 +1,165 @@
-"""The claim ledger: load expected verdicts, check them numerically, build the table.
+"""The claims ledger: check every claim, order the rows, write the stage's outputs.
 
-The claims and their expected verdicts live in one reviewed data file,
-``claims.yaml`` beside this module; adding a claim is a data-only change.
+Numeric claims are decided by :mod:`.checks`, symbolic ones by
+:mod:`lossscale.derivations.symbolic`; both kinds of work are shared out to a pool of
+forked workers (the results do not depend on how many). A contradicted row, of either
+kind, fails the stage before anything is written.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib.resources import files
+import multiprocessing
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
-import yaml
 
-from lossscale.derivations.trajectories import (
-    displacement,
-    gradient_rms,
-    make_problem,
-    max_rel_deviation,
-    run_trajectory,
-    transform_hyperparameters,
+from lossscale.derivations.checks import (
+    CheckResult,
+    check_family,
+    configure_torch,
+    describe,
 )
-from lossscale.io import write_csv
+from lossscale.derivations.claims import METHODS, SYMBOLIC, Claim, ClaimsPath, load_ledger
+from lossscale.io import write_csv, write_json
 from lossscale.tables import CLAIM_COLUMNS
 
-METHOD = "float64 trajectory"
 COLUMNS = list(CLAIM_COLUMNS)
-OUTCOMES = ("holds", "fails")
-INIT_SEED = 0
-
-_REQUIRED = {"id", "optimizer", "transformation", "alphas", "target_scale", "expected"}
-_OPTIONAL = {"hyperparameters", "note"}
 
 log = logging.getLogger("lossscale.derivations")
-
-
-class ClaimsFileError(ValueError):
-    """The claims file is malformed; the message names the claim and the key."""
 
 
 class ClaimContradictedError(RuntimeError):
     """At least one claim's observed verdict differs from its expected verdict."""
 
-    def __init__(self, contradicted: Sequence[CheckResult]) -> None:
+    def __init__(self, contradicted: Sequence[dict[str, Any]]) -> None:
         self.contradicted = list(contradicted)
         lines = [f"{len(self.contradicted)} derivation check(s) contradicted:"]
-        lines += [f"  {r.describe()}" for r in self.contradicted]
+        lines += [f"  {describe(r)}" for r in self.contradicted]
         super().__init__("\n".join(lines))
 
 
-@dataclass(frozen=True)
-class Claim:
-    """'loss x alpha is equivalent to ``transformation``' for one optimizer."""
-
-    id: str
-    optimizer: str
-    transformation: str
-    alphas: tuple[float, ...]
-    target_scale: float
-    expected: str
-    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
-    note: str = ""
-
-    @property
-    def optimizer_cls(self) -> type[torch.optim.Optimizer]:
-        """The ``torch.optim`` class named by ``optimizer``."""
-        return getattr(torch.optim, self.optimizer)
+def _call(task: Callable[[], Any]) -> Any:
+    return task()
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """One (claim, alpha) check."""
-
-    claim: Claim
-    alpha: float
-    max_rel_deviation: float
-    tolerance: float
-    displacement: float
-    gradient_rms: float
-
-    @property
-    def observed(self) -> str:
-        """``holds`` iff the deviation is within tolerance (NaN and inf fail)."""
-        return "holds" if self.max_rel_deviation <= self.tolerance else "fails"
-
-    @property
-    def verdict(self) -> str:
-        """``confirmed`` when the observation matches the expectation."""
-        return "confirmed" if self.observed == self.claim.expected else "contradicted"
-
-    def describe(self) -> str:
-        """One line naming the claim, alpha, verdicts, deviation and tolerance."""
-        return (
-            f"{self.claim.id} (alpha={self.alpha:g}): observed {self.observed}, "
-            f"expected {self.claim.expected}; max_rel_deviation {self.max_rel_deviation:.3e} "
-            f"vs tolerance {self.tolerance:.1e}"
-        )
-
-    def row(self) -> dict[str, Any]:
-        """The result as one row of ``claims.csv``."""
-        return {
-            "claim_id": self.claim.id,
-            "optimizer": self.claim.optimizer,
-            "transformation": self.claim.transformation,
-            "method": METHOD,
-            "alpha": self.alpha,
-            "expected": self.claim.expected,
-            "observed": self.observed,
-            "max_rel_deviation": self.max_rel_deviation,
-            "tolerance": self.tolerance,
-            "verdict": self.verdict,
-        }
+def run_tasks(tasks: Sequence[Callable[[], Any]], workers: int, threads: int) -> list[Any]:
+    """Results of ``tasks`` in order, computed by ``workers`` forked processes (or here)."""
+    if workers <= 1 or len(tasks) <= 1:
+        return [task() for task in tasks]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=configure_torch, initargs=(threads,)) as pool:
+        return pool.map(_call, tasks, chunksize=1)
 
 
-def default_claims_path() -> Path:
-    """The reviewed claims file shipped with the package."""
-    return Path(str(files("lossscale.derivations") / "claims.yaml"))
-
-
-def _positive_number(value: Any, where: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ClaimsFileError(f"{where}: {value!r} is not a number") from None
-    if not (math.isfinite(number) and number > 0):
-        raise ClaimsFileError(f"{where}: {value!r} is not a finite number > 0")
-    return number
-
-
-def _parse_claim(entry: Any, index: int) -> Claim:
-    if not isinstance(entry, dict):
-        raise ClaimsFileError(f"claims[{index}]: expected a mapping, got {entry!r}")
-    cid = str(entry.get("id", f"claims[{index}]"))
-    missing = sorted(_REQUIRED - entry.keys())
-    unknown = sorted(entry.keys() - _REQUIRED - _OPTIONAL)
-    if missing or unknown:
-        raise ClaimsFileError(f"claim {cid}: missing keys {missing}, unknown keys {unknown}")
-    optimizer_cls = getattr(torch.optim, str(entry["optimizer"]), None)
-    if not (isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)):
-        raise ClaimsFileError(f"claim {cid}: optimizer {entry['optimizer']!r} not in torch.optim")
-    if entry["expected"] not in OUTCOMES:
-        raise ClaimsFileError(f"claim {cid}: expected {entry['expected']!r} not in {OUTCOMES}")
-    alphas = entry["alphas"]
-    if not isinstance(alphas, list) or not alphas:
-        raise ClaimsFileError(f"claim {cid}: alphas must be a non-empty list")
-    hyperparameters = entry.get("hyperparameters") or {}
-    if not isinstance(hyperparameters, dict):
-        raise ClaimsFileError(f"claim {cid}: hyperparameters must be a mapping")
-    accepted = inspect.signature(optimizer_cls).parameters.keys() - {"params"}
-    if hyperparameters.keys() - accepted:
-        unknown_hp = sorted(hyperparameters.keys() - accepted)
-        raise ClaimsFileError(
-            f"claim {cid}: {entry['optimizer']} has no hyperparameters {unknown_hp}"
-        )
-    text = sorted(name for name, value in hyperparameters.items() if isinstance(value, str))
-    if text:
-        raise ClaimsFileError(
-            f"claim {cid}: hyperparameters {text} are text; write numbers as 1.0e-7, not 1e-7"
-        )
-    try:
-        transform_hyperparameters(optimizer_cls, hyperparameters, str(entry["transformation"]), 2.0)
-    except (ValueError, TypeError) as err:
-        raise ClaimsFileError(f"claim {cid}: transformation: {err}") from None
-    return Claim(
-        id=cid,
-        optimizer=str(entry["optimizer"]),
-        transformation=str(entry["transformation"]),
-        alphas=tuple(_positive_number(a, f"claim {cid}: alphas") for a in alphas),
-        target_scale=_positive_number(entry["target_scale"], f"claim {cid}: target_scale"),
-        expected=entry["expected"],
-        hyperparameters=hyperparameters,
-        note=str(entry.get("note", "")),
-    )
-
-
-def load_claims(path: str | Path | None = None) -> list[Claim]:
-    """Read and validate the claims file (default: the packaged ``claims.yaml``)."""
-    path = default_claims_path() if path is None else Path(path)
-    with open(path) as fh:
-        data = yaml.safe_load(fh)
-    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
-        raise ClaimsFileError(f"{path}: expected a top-level 'claims:' list")
-    claims = [_parse_claim(entry, i) for i, entry in enumerate(data["claims"])]
-    ids = [c.id for c in claims]
-    duplicated = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicated:
-        raise ClaimsFileError(f"{path}: duplicated claim ids {duplicated}")
-    return claims
-
-
-def check_claim(claim: Claim, steps: int, tolerance: float) -> list[CheckResult]:
-    """Run the paired trajectories of ``claim`` for each of its alphas."""
-    problem = make_problem(claim.target_scale)
-    init = problem.initial_parameters(INIT_SEED)
-    rms = gradient_rms(problem, init)
-    results = []
-    for alpha in claim.alphas:
-        hp_b = transform_hyperparameters(
-            claim.optimizer_cls, claim.hyperparameters, claim.transformation, alpha
-        )
-        traj_a = run_trajectory(
-            problem, init, claim.optimizer_cls, claim.hyperparameters, alpha, steps
-        )
-        traj_b = run_trajectory(problem, init, claim.optimizer_cls, hp_b, 1.0, steps)
-        results.append(
-            CheckResult(
-                claim=claim,
-                alpha=alpha,
-                max_rel_deviation=max_rel_deviation(traj_a, traj_b),
-                tolerance=tolerance,
-                displacement=displacement(traj_b),
-                gradient_rms=rms,
-            )
-        )
-    return results
-
-
-def _log_claim(results: Sequence[CheckResult]) -> None:
-    claim = results[0].claim
-    per_alpha = "; ".join(
-        f"alpha={r.alpha:g} dev={r.max_rel_deviation:.2e} moved={r.displacement:.1e} "
-        f"{r.observed} ({r.verdict})"
-        for r in results
-    )
-    log.info(
-        "%s: %s loss x alpha == %s, expected %s, grad RMS %.1e: %s",
-        claim.id,
-        claim.optimizer,
-        claim.transformation,
-        claim.expected,
-        results[0].gradient_rms,
-        per_alpha,
-    )
-
-
-def check_claims(claims: Sequence[Claim], steps: int, tolerance: float) -> list[CheckResult]:
-    """Check every claim, logging one line per claim."""
-    results = []
+def families(claims: Sequence[Claim]) -> list[list[Claim]]:
+    """Claims grouped with their counter-checks (which reuse the claim's scaled runs)."""
+    grouped: dict[str, list[Claim]] = {}
     for claim in claims:
-        claim_results = check_claim(claim, steps, tolerance)
-        _log_claim(claim_results)
-        results.extend(claim_results)
-    return results
+        grouped.setdefault(claim.family, []).append(claim)
+    return list(grouped.values())
 
 
-def claims_table(results: Sequence[CheckResult]) -> pd.DataFrame:
-    """One row per (claim, alpha), with exactly the columns of ``claims.csv``."""
-    return pd.DataFrame([r.row() for r in results], columns=COLUMNS)
+def _no_symbolic() -> tuple[list, dict]:
+    return [], {}
 
 
-def raise_if_contradicted(results: Sequence[CheckResult]) -> None:
-    """Log and raise :class:`ClaimContradictedError` if any check is contradicted."""
-    contradicted = [r for r in results if r.verdict == "contradicted"]
+def symbolic_checker(entries: Sequence[dict[str, Any]]) -> Callable[[], tuple[list, dict]]:
+    """A task deciding the ``method: symbolic`` entries (none: a task with nothing to do).
+
+    Raises at once if there are symbolic entries but no symbolic module.
+    """
+    if not entries:
+        return _no_symbolic
+    try:
+        from lossscale.derivations.symbolic import check_symbolic
+    except ModuleNotFoundError as err:
+        if err.name != "lossscale.derivations.symbolic":
+            raise
+        ids = ", ".join(str(e["id"]) for e in entries)
+        raise RuntimeError(
+            f"{len(entries)} symbolic claim(s) ({ids}) need lossscale.derivations.symbolic, "
+            "which is missing"
+        ) from err
+    return partial(check_symbolic, [dict(e) for e in entries])
+
+
+def _checked_symbolic(result: tuple[list, dict]) -> tuple[list[dict], dict[str, str]]:
+    rows, snippets = result
+    for row in rows:
+        if list(row) != COLUMNS or row["method"] != SYMBOLIC:
+            raise RuntimeError(f"check_symbolic returned a malformed row: {row!r}")
+    return list(rows), dict(snippets)
+
+
+def check_all(
+    claims: Sequence[Claim],
+    symbolic: Sequence[dict[str, Any]],
+    steps: int,
+    tolerance: float,
+    float32_tolerance: float,
+    workers: int = 1,
+    threads: int = 1,
+) -> tuple[list[CheckResult], list[dict], dict[str, str]]:
+    """Numeric results in claim order, symbolic rows and snippets."""
+    groups = families(claims)
+    numeric = partial(
+        check_family, steps=steps, tolerance=tolerance, float32_tolerance=float32_tolerance
+    )
+    # LBFGS families first: they take longest, and a long task last idles the pool.
+    order = sorted(range(len(groups)), key=lambda i: groups[i][0].optimizer != "LBFGS")
+    tasks = [symbolic_checker(symbolic)] + [partial(numeric, groups[i]) for i in order]
+    done = run_tasks(tasks, workers, threads)
+    by_id = {rs[0].claim.id: rs for family in done[1:] for rs in family}
+    for claim in claims:
+        log.info(
+            "%s: %s loss x alpha == %s, expected %s: %s",
+            claim.id,
+            claim.optimizer,
+            claim.transformation,
+            claim.expected,
+            "; ".join(r.summary() for r in by_id[claim.id]),
+        )
+    rows, snippets = _checked_symbolic(done[0])
+    return [r for claim in claims for r in by_id[claim.id]], rows, snippets
+
+
+def check_claims(
+    claims: Sequence[Claim],
+    steps: int,
+    tolerance: float,
+    float32_tolerance: float,
+    workers: int = 1,
+    threads: int = 1,
+) -> list[CheckResult]:
+    """The numeric results of ``claims``, in claim order."""
+    return check_all(claims, [], steps, tolerance, float32_tolerance, workers, threads)[0]
+
+
+def order_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows grouped by optimizer (in order of first appearance), then by method."""
+    subjects = list(dict.fromkeys(r["optimizer"] for r in rows))
+    return sorted(rows, key=lambda r: (subjects.index(r["optimizer"]), METHODS.index(r["method"])))
+
+
+def raise_if_contradicted(rows: Sequence[dict[str, Any]]) -> None:
+    """Log and raise :class:`ClaimContradictedError` if any row is contradicted."""
+    contradicted = [r for r in rows if r["verdict"] != "confirmed"]
     for r in contradicted:
-        log.error("contradicted: %s", r.describe())
+        log.error("contradicted: %s", describe(r))
     if contradicted:
         raise ClaimContradictedError(contradicted)
 
 
-def configure_torch(threads: int) -> None:
-    """Fixed thread count and deterministic algorithms, for byte-identical results."""
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+def ledger_summary(claims: Sequence[Claim], symbolic: Sequence[dict]) -> dict[str, Any]:
+    """Per claim id: its counter pairing and note, which claims.csv does not carry."""
+    summary = {c.id: {"counter_of": c.counter_of, "note": c.note} for c in claims}
+    for e in symbolic:
+        summary[str(e["id"])] = {"counter_of": e.get("counter_of"), "note": str(e.get("note", ""))}
+    return summary
 
 
 def run_derivations(
@@ -275,13 +167,29 @@ def run_derivations(
     steps: int,
     tolerance: float,
     threads: int,
-    claims_path: str | Path | None = None,
+    claims_path: ClaimsPath = None,
+    symbolic_output: str | Path | None = None,
+    ledger_output: str | Path | None = None,
+    float32_tolerance: float = 1e-4,
+    workers: int = 1,
 ) -> pd.DataFrame:
-    """Check all claims and write ``claims.csv``; raise (writing nothing) on a contradiction."""
+    """Check all claims and write the outputs; raise (writing nothing) on a contradiction.
+
+    ``output``: claims.csv; ``symbolic_output``: the symbolic derivations' LaTeX snippets
+    by claim id (JSON); ``ledger_output``: :func:`ledger_summary` (JSON).
+    """
     configure_torch(threads)
-    results = check_claims(load_claims(claims_path), steps, tolerance)
-    raise_if_contradicted(results)
-    table = claims_table(results)
+    ledger = load_ledger(claims_path)
+    results, symbolic_rows, snippets = check_all(
+        ledger.claims, ledger.symbolic, steps, tolerance, float32_tolerance, workers, threads
+    )
+    rows = order_rows([r.row() for r in results] + symbolic_rows)
+    raise_if_contradicted(rows)
+    table = pd.DataFrame(rows, columns=COLUMNS)
     write_csv(table, output)
+    if symbolic_output is not None:
+        write_json(snippets, symbolic_output)
+    if ledger_output is not None:
+        write_json(ledger_summary(ledger.claims, ledger.symbolic), ledger_output)
     log.info("all %d checks confirmed; wrote %s", len(table), output)
     return table

@@ -1,91 +1,89 @@
-"""Paired float64 optimizer trajectories on a tiny nonconvex regression problem.
+"""Paired optimizer trajectories: the numerical test of one claim at one alpha.
 
-A claim "loss x alpha is equivalent to hyperparameter transformation T" is checked by
-running the same ``torch.optim`` class twice from identical parameters:
+A claim "loss x alpha is equivalent to transformation T" is checked by running the same
+optimizer twice from identical parameters:
 
-* run A: the base hyperparameters on the loss multiplied by alpha;
-* run B: the hyperparameters transformed by T on the unscaled loss;
+* run A: the base settings on the data loss multiplied by alpha;
+* run B: the settings transformed by T on the unscaled data loss;
 
 and measuring how far apart the two parameter trajectories drift
-(:func:`max_rel_deviation`).
+(:func:`max_rel_deviation`). Both runs compute in the problem's dtype, which is also
+the default dtype while they run, so an optimizer's scalar state (ASGD's eta, NAdam's
+mu product) is kept in that precision too.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-DTYPE = torch.float64
+from lossscale.derivations.problems import LOSSES, Problem
 
-_TERM = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*(?P<op>[*/])\s*alpha(?:\s*\^\s*(?P<power>\d+))?$")
+#: The constant ``torch.nn.utils.clip_grad_norm_`` adds to the gradient norm.
+TORCH_CLIP_EPS = 1e-6
 
 
 @dataclass(frozen=True)
-class Problem:
-    """Full-batch MSE regression with a one-hidden-layer tanh MLP.
+class Training:
+    """How a run turns the data loss into gradients, besides the optimizer.
 
-    Targets and the model's output are both multiplied by ``target_scale`` (s), so the
-    loss is s^2 times the loss of the unscaled fit and so are its gradients: a small s
-    reproduces the tiny-loss, tiny-gradient regime (gradient RMS far below Adam's eps).
+    ``loss``: the data loss (``None``: the problem's first, MSE or plain CE);
+    ``l2``: an explicit penalty ``l2 * sum of squared parameters`` added to the (scaled)
+    data loss; ``clip_grad_norm`` / ``clip_grad_value``: gradient clipping thresholds
+    applied after backward; ``clip_grad_norm_eps``: the constant added to the norm in
+    the clipping coefficient ``c / (norm + eps)``, torch's 1e-6 by default (any other
+    value uses the same formula written out here).
     """
 
-    x: torch.Tensor
-    y: torch.Tensor
-    hidden: int
-    target_scale: float
+    loss: str | None = None
+    l2: float = 0.0
+    clip_grad_norm: float | None = None
+    clip_grad_norm_eps: float = TORCH_CLIP_EPS
+    clip_grad_value: float | None = None
 
-    def loss(self, params: list[torch.Tensor]) -> torch.Tensor:
-        """Mean squared error of the scaled model output against the scaled targets."""
-        w1, b1, w2, b2 = params
-        pred = self.target_scale * (torch.tanh(self.x @ w1.T + b1) @ w2.T + b2)
-        return torch.mean((pred - self.y) ** 2)
-
-    def initial_parameters(self, seed: int) -> list[torch.Tensor]:
-        """``torch.nn.Linear``-style uniform initialization from a seeded generator."""
-        gen = torch.Generator().manual_seed(seed)
-        n_in = self.x.shape[1]
-
-        def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
-            bound = 1.0 / math.sqrt(fan_in)
-            return (torch.rand(shape, generator=gen, dtype=DTYPE) * 2 - 1) * bound
-
-        return [
-            uniform((self.hidden, n_in), n_in),
-            uniform((self.hidden,), n_in),
-            uniform((1, self.hidden), self.hidden),
-            uniform((1,), self.hidden),
-        ]
+    def data_loss(self, problem: Problem) -> str:
+        """The data loss's name for ``problem``."""
+        family = "classification" if problem.kind == "classification" else "regression"
+        return self.loss or LOSSES[family][0]
 
 
-def make_problem(
-    target_scale: float, n: int = 64, n_in: int = 4, hidden: int = 16, seed: int = 0
-) -> Problem:
-    """A generated regression (a noisy nonlinear teacher), standardized, then scaled."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, n_in, generator=gen, dtype=DTYPE)
-    w = torch.randn(n_in, generator=gen, dtype=DTYPE)
-    y0 = torch.sin(2.0 * x @ w) + 0.5 * x[:, 0] * x[:, 1]
-    y0 = y0 + 0.1 * torch.randn(n, generator=gen, dtype=DTYPE)
-    y0 = (y0 - y0.mean()) / y0.std()
-    return Problem(x=x, y=target_scale * y0[:, None], hidden=hidden, target_scale=target_scale)
+@contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Make ``dtype`` torch's default dtype inside the block."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
-def flat(params: list[torch.Tensor]) -> torch.Tensor:
-    """All parameters as one detached vector."""
-    return torch.cat([p.detach().reshape(-1) for p in params])
+def clip_by_norm(grads: list[torch.Tensor], max_norm: float, eps: float) -> None:
+    """Scale ``grads`` by ``min(1, max_norm / (norm + eps))``: torch's formula, any eps."""
+    total = torch.nn.utils.get_total_norm(grads)
+    coefficient = torch.clamp(max_norm / (total + eps), max=1.0)
+    for g in grads:
+        g.mul_(coefficient)
 
 
-def gradient_rms(problem: Problem, params: list[torch.Tensor]) -> float:
-    """Root mean square of the unscaled loss's gradient over all parameter entries."""
-    leaves = [p.detach().clone().requires_grad_(True) for p in params]
-    grads = torch.autograd.grad(problem.loss(leaves), leaves)
-    return float(torch.sqrt(torch.mean(torch.cat([g.reshape(-1) for g in grads]) ** 2)))
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float, eps: float) -> None:
+    """``torch.nn.utils.clip_grad_norm_`` itself for torch's eps, else :func:`clip_by_norm`."""
+    if eps == TORCH_CLIP_EPS:
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+    else:
+        clip_by_norm([p.grad for p in params if p.grad is not None], max_norm, eps)
+
+
+def _apply_training(params: list[torch.Tensor], training: Training) -> None:
+    if training.clip_grad_norm is not None:
+        clip_grad_norm(params, training.clip_grad_norm, training.clip_grad_norm_eps)
+    if training.clip_grad_value is not None:
+        torch.nn.utils.clip_grad_value_(params, training.clip_grad_value)
 
 
 def run_trajectory(
@@ -95,25 +93,45 @@ def run_trajectory(
     hyperparameters: Mapping[str, Any],
     loss_scale: float,
     steps: int,
+    training: Training | None = None,
 ) -> torch.Tensor:
-    """Parameters after each of ``steps`` full-batch steps on ``loss_scale`` x loss.
+    """Parameters after each of ``steps`` full-batch steps on ``loss_scale`` x data loss.
 
     Returns a ``(steps + 1, n_params)`` tensor whose row 0 is ``init``.
     """
-    params = [p.detach().clone().requires_grad_(True) for p in init]
-    optimizer = optimizer_cls(params, **hyperparameters)
+    training = training or Training()
+    kind = training.data_loss(problem)
+    with default_dtype(problem.x.dtype):
+        params = [p.detach().clone().requires_grad_(True) for p in init]
+        optimizer = optimizer_cls(params, **hyperparameters)
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = problem.loss(params) * loss_scale
-        loss.backward()
-        return loss
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            loss = problem.loss(params, kind) * loss_scale
+            if training.l2:
+                loss = loss + training.l2 * sum(torch.sum(p * p) for p in params)
+            loss.backward()
+            _apply_training(params, training)
+            return loss
 
-    rows = [flat(params)]
-    for _ in range(steps):
-        optimizer.step(closure)
-        rows.append(flat(params))
+        rows = [flat(params)]
+        for _ in range(steps):
+            optimizer.step(closure)
+            rows.append(flat(params))
     return torch.stack(rows)
+
+
+def flat(params: list[torch.Tensor]) -> torch.Tensor:
+    """All parameters as one detached vector."""
+    return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+def gradient_rms(problem: Problem, params: list[torch.Tensor], loss: str | None = None) -> float:
+    """Root mean square of the unscaled data loss's gradient over all parameter entries."""
+    leaves = [p.detach().clone().requires_grad_(True) for p in params]
+    kind = Training(loss=loss).data_loss(problem)
+    grads = torch.autograd.grad(problem.loss(leaves, kind), leaves)
+    return float(torch.sqrt(torch.mean(torch.cat([g.reshape(-1) for g in grads]) ** 2)))
 
 
 def max_rel_deviation(traj_a: torch.Tensor, traj_b: torch.Tensor) -> float:
@@ -135,51 +153,3 @@ def displacement(traj: torch.Tensor) -> float:
     A check is informative only when this is far above its tolerance.
     """
     return float((traj - traj[0]).abs().amax() / traj[0].abs().amax())
-
-
-def parse_transformation(text: str) -> tuple[tuple[str, str, int], ...]:
-    """Parse ``"none"`` or comma-separated terms ``name*alpha``, ``name/alpha^2``, ...
-
-    Returns ``(name, op, power)`` triples, e.g. ``"eps/alpha"`` -> ``(("eps", "/", 1),)``.
-    """
-    if text.strip() == "none":
-        return ()
-    terms = []
-    for part in text.split(","):
-        match = _TERM.match(part.strip())
-        if match is None:
-            raise ValueError(
-                f"transformation term {part.strip()!r} is not of the form "
-                "name*alpha, name/alpha, name*alpha^k or name/alpha^k (or 'none')"
-            )
-        terms.append((match["name"], match["op"], int(match["power"] or 1)))
-    names = [name for name, _, _ in terms]
-    if len(set(names)) != len(names):
-        raise ValueError(f"transformation {text!r} names a hyperparameter twice")
-    return tuple(terms)
-
-
-def default_hyperparameter(optimizer_cls: Callable[..., Any], name: str) -> Any:
-    """The default value of keyword ``name`` in the optimizer's constructor."""
-    param = inspect.signature(optimizer_cls).parameters.get(name)
-    if param is None or param.default is inspect.Parameter.empty:
-        raise ValueError(f"{optimizer_cls.__name__} has no hyperparameter {name!r} with a default")
-    return param.default
-
-
-def transform_hyperparameters(
-    optimizer_cls: Callable[..., Any],
-    base: Mapping[str, Any],
-    transformation: str,
-    alpha: float,
-) -> dict[str, Any]:
-    """``base`` with each hyperparameter named in ``transformation`` scaled by alpha^±k.
-
-    A hyperparameter missing from ``base`` starts from the optimizer's default.
-    """
-    out = dict(base)
-    for name, op, power in parse_transformation(transformation):
-        value = out.get(name, default_hyperparameter(optimizer_cls, name))
-        factor = alpha**power
-        out[name] = value * factor if op == "*" else value / factor
-    return out
