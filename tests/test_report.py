@@ -23,6 +23,7 @@ from lossscale.report import (
     render_paper,
     results_rows_from_markdown,
     tex_escape,
+    theory_rows_from_markdown,
     write_context,
 )
 from lossscale.report.bib import read_bib
@@ -234,6 +235,10 @@ def test_context_content(context: dict, config: dict) -> None:
         "study",
         "optimizers",
         "claims",
+        "theory",
+        "claim_list",
+        "derivations",
+        "ledger_counts",
         "comparisons",
         "results",
         "findings",
@@ -309,9 +314,19 @@ def test_markdown_table_matches_comparisons(paper: Path, inputs: dict) -> None:
 
 def test_markdown_claims_table_matches_claims(paper: Path, inputs: dict) -> None:
     table = claims_rows_from_markdown((paper / "paper.md").read_text())
-    csv = pd.read_csv(inputs["claims"])
+    csv = pd.read_csv(inputs["claims"])  # one check per claim in the synthetic ledger
+    assert [r["claim_id"] for r in table] == list(csv["claim_id"])
     assert [r["transformation"] for r in table] == list(csv["transformation"])
-    assert [r["max_rel_deviation"] for r in table] == [fmt_num(x) for x in csv["max_rel_deviation"]]
+    assert [r["deviation"] for r in table] == [fmt_num(x) for x in csv["max_rel_deviation"]]
+    assert [r["n_checks"] for r in table] == ["1"] * len(csv)
+
+
+def test_markdown_theory_table_has_one_row_per_subject(paper: Path, inputs: dict) -> None:
+    table = theory_rows_from_markdown((paper / "paper.md").read_text())
+    csv = pd.read_csv(inputs["claims"])
+    assert [r["subject"] for r in table] == list(dict.fromkeys(csv["optimizer"]))
+    sgd = table[0]
+    assert sgd["transforms"] == "lr*alpha" and sgd["float64"] == fmt_num(3.2e-16)
 
 
 def test_rendering_is_deterministic(context: dict) -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import run_workflow
 
-from lossscale.report import results_rows_from_markdown
+from lossscale.report import fmt_num, results_rows_from_markdown, theory_rows_from_markdown
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +98,18 @@ def test_paper_sources_and_pdf(smoke):
 def test_no_partial_files_are_left(smoke):
     work, _ = smoke
     assert not list(work.rglob("*.part"))
+
+
+def test_theory_table_summarizes_the_claims_csv(smoke):
+    work, _ = smoke
+    claims = pd.read_csv(work / "results/derivations/claims.csv")
+    table = theory_rows_from_markdown((work / "paper/build/paper.md").read_text())
+    assert [r["subject"] for r in table] == list(dict.fromkeys(claims["optimizer"]))
+    for shown in table:
+        mine = claims[claims["optimizer"] == shown["subject"]]
+        exact = mine[(mine["expected"] == "holds") & (mine["method"] == "float64 trajectory")]
+        if len(exact):
+            assert shown["float64"] == fmt_num(exact["max_rel_deviation"].max()), shown
+        failing = mine[mine["expected"] == "fails"]
+        if len(failing):
+            assert shown["counter"] == fmt_num(failing["max_rel_deviation"].min()), shown

@@ -44,6 +44,17 @@ def train_outputs():
     )
 
 
+def package_code(*parts):
+    """The package's Python files under ``src/lossscale/<part>`` (a rule's ``code`` input,
+    so that editing the logic reruns exactly the jobs that run it)."""
+    src = ROOT / "src/lossscale"
+    files = set()
+    for part in parts:
+        path = src / part
+        files.update(path.rglob("*.py") if path.is_dir() else [path])
+    return sorted(files)
+
+
 def want_pdf():
     """Whether to build paper.pdf (report.pdf: auto means 'if latexmk is installed')."""
     choice = config["report"]["pdf"]

@@ -3,16 +3,12 @@
 # writes nothing. The job shares independent claims out to `threads` worker processes;
 # the results do not depend on how many.
 DERIVATIONS = ROOT / "src/lossscale/derivations"
-DERIVATIONS_CODE = [
-    *DERIVATIONS.rglob("*.py"),
-    *(ROOT / "src/lossscale/optim").glob("*.py"),
-]
 
 
 rule check_claims:
     input:
         ledger=sorted((DERIVATIONS / "claims").glob("*.yaml")),
-        code=sorted(DERIVATIONS_CODE),
+        code=package_code("derivations", "optim", "io.py", "tables.py"),
     output:
         claims="results/derivations/claims.csv",
         symbolic="results/derivations/symbolic.json",

@@ -3,7 +3,8 @@
 
 rule plot_alpha_sweep:
     input:
-        train_outputs(),
+        train=train_outputs(),
+        code=package_code("figures", "stats", "tables.py"),
     output:
         pdf=report("results/figures/final_loss_vs_alpha.pdf", category="Figures"),
         png="results/figures/final_loss_vs_alpha.png",

@@ -8,7 +8,10 @@ PAPER_FIGURES = [rules.plot_alpha_sweep.output.pdf, rules.plot_alpha_sweep.outpu
 rule build_context:
     input:
         claims=rules.check_claims.output.claims,
+        symbolic=rules.check_claims.output.symbolic,
+        ledger=rules.check_claims.output.ledger,
         comparisons=rules.compare_alphas.output.comparisons,
+        code=package_code("report", "provenance.py", "io.py", "tables.py"),
     output:
         context="results/report/context.json",
     log:
@@ -33,6 +36,7 @@ rule render_paper:
         templates=sorted(PAPER_TEMPLATES.rglob("*.j2")),
         bib=PAPER_TEMPLATES / "refs.bib",
         figures=PAPER_FIGURES,
+        code=package_code("report"),
     output:
         tex="paper/build/paper.tex",
         md="paper/build/paper.md",

@@ -3,7 +3,8 @@
 
 rule compare_alphas:
     input:
-        train_outputs(),
+        train=train_outputs(),
+        code=package_code("stats", "io.py", "tables.py"),
     output:
         comparisons="results/stats/comparisons.csv",
     log:

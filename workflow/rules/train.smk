@@ -3,6 +3,10 @@
 
 
 rule train_cell:
+    input:
+        code=package_code(
+            "train", "models", "optim", "tasks", "device.py", "io.py", "tables.py"
+        ),
     output:
         parquet="results/train/{task}/{optimizer}/{precision}.parquet",
     log:

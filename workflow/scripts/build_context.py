@@ -17,4 +17,6 @@ write_context(
     figures=snakemake.params.figures,
     out=snakemake.output.context,
     repo=snakemake.params.root,
+    symbolic_json=snakemake.input.symbolic,
+    ledger_json=snakemake.input.ledger,
 )

@@ -11,6 +11,6 @@ if TYPE_CHECKING:
 
 log = setup_logging(snakemake.log[0])
 p = snakemake.params
-table = compare_all(read_histories(snakemake.input), p.confidence, p.resamples, p.seed)
+table = compare_all(read_histories(snakemake.input.train), p.confidence, p.resamples, p.seed)
 write_csv(table, snakemake.output.comparisons)
 log.info("wrote %d comparisons to %s", len(table), snakemake.output.comparisons)

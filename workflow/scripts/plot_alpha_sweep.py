@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 log = setup_logging(snakemake.log[0])
 set_theme()
-history = read_histories(snakemake.input)
+history = read_histories(snakemake.input.train)
 axes = plot_alpha_sweep(history)
 save_figure(axes[0].figure, snakemake.output.pdf, snakemake.output.png)
 log.info("wrote %s and %s", snakemake.output.pdf, snakemake.output.png)

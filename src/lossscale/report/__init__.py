@@ -15,6 +15,7 @@ from lossscale.report.markdown import (
     parse_markdown_table,
     parse_markdown_tables,
     results_rows_from_markdown,
+    theory_rows_from_markdown,
 )
 from lossscale.report.render import render, render_paper
 
@@ -31,5 +32,6 @@ __all__ = [
     "render_paper",
     "results_rows_from_markdown",
     "tex_escape",
+    "theory_rows_from_markdown",
     "write_context",
 ]

@@ -7,6 +7,7 @@ byte-identical paper sources.
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +19,7 @@ import pandas as pd
 from lossscale.io import write_json
 from lossscale.provenance import git_commit, package_versions
 from lossscale.report.filters import is_missing
+from lossscale.report.theory import claim_list, derivations, ledger_counts, theory_table
 from lossscale.tables import CLAIM_COLUMNS, COMPARISON_COLUMNS, OPTIMIZER_LABELS
 
 log = logging.getLogger(__name__)
@@ -226,6 +228,10 @@ def provenance(config_hash: str, repo: str | Path | None) -> dict[str, Any]:
     }
 
 
+def _read_json(path: str | Path | None) -> dict[str, Any]:
+    return {} if path is None else json.loads(Path(path).read_text())
+
+
 def build_context(
     claims_csv: str | Path,
     comparisons_csv: str | Path,
@@ -233,11 +239,15 @@ def build_context(
     config_hash: str,
     figures: Sequence[str],
     repo: str | Path | None = None,
+    symbolic_json: str | Path | None = None,
+    ledger_json: str | Path | None = None,
 ) -> dict[str, Any]:
-    """The whole context, from the two result tables, the validated config and provenance.
+    """The whole context, from the result files, the validated config and provenance.
 
     ``config`` needs the keys train, tasks, optimizers, stats and derivations;
-    ``figures`` names the figures (``results/figures/{name}.pdf|png``) the paper shows.
+    ``figures`` names the figures (``results/figures/{name}.pdf|png``) the paper shows;
+    ``symbolic_json`` and ``ledger_json`` are the derivation stage's sympy snippets and
+    per-claim notes (optional: without them the paper shows no derivations or notes).
     """
     study = study_settings(config)
     optimizers = optimizer_settings(config)
@@ -257,10 +267,15 @@ def build_context(
         study["confidence"] = levels.pop()
         study["confidence_percent"] = 100 * study["confidence"]
     found = findings(comparisons, {o["name"]: o for o in optimizers})
+    ledger = _read_json(ledger_json)
     return {
         "study": study,
         "optimizers": optimizers,
         "claims": claims,
+        "theory": theory_table(claims, ledger),
+        "claim_list": claim_list(claims, ledger),
+        "derivations": derivations(claims, _read_json(symbolic_json)),
+        "ledger_counts": ledger_counts(claims),
         "comparisons": comparisons,
         "results": [r for r in comparisons if r["quantity"] == "test"],
         "findings": found,
@@ -278,9 +293,13 @@ def write_context(
     figures: Sequence[str],
     out: str | Path,
     repo: str | Path | None = None,
+    symbolic_json: str | Path | None = None,
+    ledger_json: str | Path | None = None,
 ) -> dict[str, Any]:
     """Build the context and write it atomically to ``out`` (sorted-key JSON)."""
-    context = build_context(claims_csv, comparisons_csv, config, config_hash, figures, repo)
+    context = build_context(
+        claims_csv, comparisons_csv, config, config_hash, figures, repo, symbolic_json, ledger_json
+    )
     write_json(context, out)
     log.info(
         "wrote %s: %d claims, %d comparisons, %d findings",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 from lossscale.report.filters import NA, md_unescape
-from lossscale.tables import CLAIM_COLUMNS
 
 _MARKER = re.compile(r"^<!--\s*table:\s*([\w-]+)\s*-->\s*$")
 _DELIMITER = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
@@ -26,8 +25,19 @@ RESULTS_KEYS = (
     "effect",
     "ci",
 )
-#: Column order of the derivation-checks table, as named in ``claims.csv``.
-CLAIMS_KEYS = CLAIM_COLUMNS
+#: Column order of the claims-ledger table (one row per claim, see report.theory).
+CLAIMS_KEYS = (
+    "claim_id",
+    "subject",
+    "transformation",
+    "methods",
+    "n_checks",
+    "expected",
+    "deviation",
+    "counter_of",
+)
+#: Column order of the theory table (one row per subject, see report.theory).
+THEORY_KEYS = ("subject", "transforms", "symbolic", "float64", "bitwise", "counter")
 
 
 def _split_row(line: str) -> list[str]:
@@ -110,5 +120,10 @@ def results_rows_from_markdown(text: str) -> list[dict[str, str]]:
 
 
 def claims_rows_from_markdown(text: str) -> list[dict[str, str]]:
-    """The derivation-checks table, keyed like claims.csv."""
+    """The claims-ledger table (Appendix A), one row per claim."""
     return _keyed(parse_markdown_table(text, "claims"), CLAIMS_KEYS, "claims")
+
+
+def theory_rows_from_markdown(text: str) -> list[dict[str, str]]:
+    """The theory table, one row per subject."""
+    return _keyed(parse_markdown_table(text, "theory"), THEORY_KEYS, "theory")

@@ -57,9 +57,12 @@ SYMBOLS: dict[str, tuple[str, str]] = {
 
 #: Cross-references: (LaTeX, Markdown); the Markdown numbers follow the template order.
 REFS: dict[str, tuple[str, str]] = {
-    "claims": (r"Table~\ref{tab:claims}", "Table 1"),
+    "theory": (r"Table~\ref{tab:theory}", "Table 1"),
     "results": (r"Table~\ref{tab:results}", "Table 2"),
+    "claims": (r"Table~\ref{tab:claims}", "Table 3"),
     "sweep": (r"Figure~\ref{fig:sweep}", "Figure 1"),
+    "derivations": (r"Appendix~\ref{app:derivations}", "Appendix B"),
+    "notes": (r"Appendix~\ref{app:notes}", "Appendix C"),
 }
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
@@ -74,6 +77,7 @@ class Format:
     num: Callable[..., Safe]
     math: Callable[[str, str], Safe]
     code: Callable[[object], Safe]
+    display: Callable[[str], Safe]
     emph: Callable[[object], Safe]
     quote: Callable[[object], Safe]
     cite: Callable[[Sequence[BibEntry], bool], Safe]
@@ -113,6 +117,7 @@ TEX = Format(
     num=tex_num,
     math=lambda tex, text: Safe(f"${tex}$"),
     code=_tex_code,
+    display=lambda tex: Safe(f"\\fiteq{{{tex}}}"),
     emph=lambda s: Safe(f"\\emph{{{tex_escape(s)}}}"),
     quote=lambda s: Safe(f"``{tex_escape(s)}''"),
     cite=_tex_cite,
@@ -123,6 +128,7 @@ MD = Format(
     num=md_num,
     math=lambda tex, text: Safe(text),
     code=_md_code,
+    display=lambda tex: Safe(f"$$\n{tex}\n$$"),
     emph=lambda s: Safe(f"*{md_escape(s)}*"),
     quote=lambda s: Safe(f"“{md_escape(s)}”"),
     cite=_md_cite,
@@ -206,6 +212,10 @@ def make_environment(
         and_join=lambda xs: _and_join(fmt, xs),
         ci=lambda row: _ci(fmt, row),
         path=_path,
+        display=fmt.display,
+        # the output of a shared macro (partials/theory_cells.j2): its pieces already
+        # went through the filters above, so it must not be escaped a second time
+        composed=Safe,
     )
     env.globals.update(
         format=fmt.name,
