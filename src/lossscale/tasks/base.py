@@ -6,14 +6,17 @@ from dataclasses import dataclass
 
 import torch
 
+from lossscale.tasks.losses import LOSSES, error_rate
+
 
 @dataclass(frozen=True)
 class Task:
-    """A full-batch regression task.
+    """A full-batch task: data, model shape, loss and the reported metric.
 
     ``output_scale`` multiplies the network's output so that predictions live on the
-    targets' scale from initialization on; ``metric_scale`` divides the MSE into the
-    reported metric (normalised MSE: 1 is the variance of the standardized target).
+    targets' scale from initialization on. The metric is the normalised MSE (MSE divided
+    by ``metric_scale``, the target variance) for regression and the error rate for
+    classification.
     """
 
     name: str
@@ -24,3 +27,20 @@ class Task:
     layer_sizes: tuple[int, ...]
     output_scale: float
     metric_scale: float
+    objective: str = "mse"
+
+    def __post_init__(self) -> None:
+        if self.objective not in LOSSES:
+            raise ValueError(f"objective {self.objective!r} not in {sorted(LOSSES)}")
+
+    @property
+    def classification(self) -> bool:
+        return self.objective != "mse"
+
+    def loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training objective per replica (not multiplied by alpha)."""
+        return LOSSES[self.objective](pred, y)
+
+    def metric(self, pred: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+        """The reported metric per replica; ``loss`` is ``self.loss(pred, y)``."""
+        return error_rate(pred, y) if self.classification else loss / self.metric_scale

@@ -39,8 +39,13 @@ class History:
     params: list[torch.Tensor]
 
 
-def _mse(model: StackedMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return ((model(x) - y) ** 2).mean(dim=1)
+def _evaluate(
+    task: Task, model: StackedMLP, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-replica loss and metric on (x, y)."""
+    pred = model(x)
+    loss = task.loss(pred, y)
+    return loss, task.metric(pred.detach(), y, loss.detach())
 
 
 def _grad_stats(params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -80,18 +85,18 @@ def train_stacked(
 
     for step in range(steps + 1):
         opt.zero_grad(set_to_none=False)
-        train_loss = _mse(model, task.x_train, task.y_train)
+        train_loss, train_metric = _evaluate(task, model, task.x_train, task.y_train)
         diverged |= ~torch.isfinite(train_loss)
         objective = (torch.where(diverged, 0.0, train_loss) * scale).sum()
         objective.backward()
         with torch.no_grad():
-            test_loss = _mse(model, task.x_test, task.y_test)
+            test_loss, test_metric = _evaluate(task, model, task.x_test, task.y_test)
             rms, zero, nonfinite = _grad_stats(model.params)
             stats = (
                 train_loss,
                 test_loss,
-                train_loss / task.metric_scale,
-                test_loss / task.metric_scale,
+                train_metric,
+                test_metric,
                 rms,
                 zero,
                 nonfinite,

@@ -1,0 +1,48 @@
+"""scikit-learn's 8x8 digits: 10-class classification with cross-entropy or focal loss."""
+
+from __future__ import annotations
+
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from lossscale.tasks.base import Task
+
+
+def digits_task(
+    hidden: list[int],
+    test_fraction: float,
+    split_seed: int,
+    objective: str = "cross_entropy",
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+) -> Task:
+    """Pixels standardized with the training split's statistics; stratified split.
+
+    ``objective`` is ``cross_entropy`` or ``focal`` (gamma = 2): focal loss reweights
+    examples by their confidence, so it is not a scaling of cross-entropy (STUDY.md).
+    """
+    x, y = load_digits(return_X_y=True)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=test_fraction, random_state=split_seed, stratify=y
+    )
+    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
+    std[std == 0] = 1.0  # constant border pixels
+
+    def inputs(a):
+        return torch.as_tensor((a - mean) / std, dtype=torch.float64).to(device, dtype)
+
+    def labels(a):
+        return torch.as_tensor(a, dtype=torch.long, device=device)
+
+    return Task(
+        name="digits" if objective == "cross_entropy" else f"digits_{objective}",
+        x_train=inputs(x_tr),
+        y_train=labels(y_tr),
+        x_test=inputs(x_te),
+        y_test=labels(y_te),
+        layer_sizes=(x.shape[1], *hidden, 10),
+        output_scale=1.0,
+        metric_scale=1.0,
+        objective=objective,
+    )

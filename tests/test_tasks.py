@@ -1,0 +1,59 @@
+"""Tasks and their per-replica losses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lossscale.tasks.digits import digits_task
+from lossscale.tasks.losses import cross_entropy, error_rate, focal, mse
+from lossscale.tasks.teacher_student import teacher_student_task
+
+
+@pytest.fixture(scope="module")
+def logits():
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(3, 7, 4, generator=gen, dtype=torch.float64) * 3
+
+
+Y = torch.tensor([0, 1, 2, 3, 0, 1, 2])
+
+
+def test_cross_entropy_equals_torch_per_replica(logits):
+    expected = torch.stack([F.cross_entropy(logits[r], Y) for r in range(3)])
+    torch.testing.assert_close(cross_entropy(logits, Y), expected, rtol=1e-14, atol=0)
+
+
+def test_focal_loss_by_hand_and_limits(logits):
+    p = torch.softmax(logits, dim=-1)[:, torch.arange(7), Y]
+    by_hand = (-((1 - p) ** 2) * torch.log(p)).mean(dim=1)
+    torch.testing.assert_close(focal(logits, Y), by_hand, rtol=1e-12, atol=0)
+    torch.testing.assert_close(focal(logits, Y, gamma=0.0), cross_entropy(logits, Y))
+    assert (focal(logits, Y) < cross_entropy(logits, Y)).all()
+
+
+def test_error_rate_and_mse():
+    logits = torch.tensor([[[2.0, 0.0], [0.0, 1.0]], [[0.0, 2.0], [0.0, 1.0]]])
+    assert error_rate(logits, torch.tensor([0, 1])).tolist() == [0.0, 0.5]
+    pred = torch.tensor([[1.0, 3.0], [0.0, 0.0]])
+    assert mse(pred, torch.tensor([1.0, 1.0])).tolist() == [2.0, 1.0]
+
+
+def test_digits_task_is_a_standardized_stratified_split():
+    task = digits_task(hidden=[16], test_fraction=0.25, split_seed=0)
+    assert task.layer_sizes == (64, 16, 10) and task.classification
+    assert task.y_train.dtype == torch.long and set(task.y_test.tolist()) == set(range(10))
+    assert len(task.y_train) + len(task.y_test) == 1797
+    assert abs(float(task.x_train.mean())) < 1e-12
+    assert digits_task([16], 0.25, 0, objective="focal").objective == "focal"
+
+
+def test_teacher_student_is_deterministic_and_scaled():
+    args = dict(inputs=5, teacher_hidden=8, hidden=[8], examples=200, test_fraction=0.25,
+                noise=0.1, target_scale=1e-3, data_seed=3)  # fmt: skip
+    a, b = teacher_student_task(**args), teacher_student_task(**args)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert len(a.y_test) == 50
+    assert float(a.y_train.std(correction=0)) == pytest.approx(1e-3, rel=1e-12)
+    assert a.output_scale == 1e-3 and a.metric_scale == pytest.approx(1e-6)
