@@ -91,3 +91,41 @@ def test_gradient_statistics_are_of_the_scaled_loss(tiny_task):
 def test_mismatched_replica_lists_are_rejected(tiny_task):
     with pytest.raises(ValueError, match="one entry per replica"):
         train_stacked(tiny_task, [0, 1], [1.0], "adam", HYPER["adam"], 1)
+
+
+def test_interrupted_run_resumes_to_the_same_result(tiny_task, tmp_path, monkeypatch):
+    import lossscale.train.engine as engine
+
+    args = (tiny_task, [0, 1, 0], [1.0, 1.0, 1e3], "adam", HYPER["adam"], 20)
+    ckpt = tmp_path / "cell.pt"
+    whole = train_stacked(*args)
+    saves = []
+
+    def save_then_die(path, key, state):
+        engine_save(path, key, state)
+        saves.append(state["next_step"])
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # killed right after the checkpoint at step 10
+
+    engine_save = engine.save_checkpoint
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_stacked(*args, checkpoint=ckpt, checkpoint_every=5, fingerprint="run")
+    monkeypatch.setattr(engine, "save_checkpoint", engine_save)
+    assert saves == [5, 10] and ckpt.exists()
+    resumed = train_stacked(*args, checkpoint=ckpt, checkpoint_every=5, fingerprint="run")
+    for column, values in whole.columns.items():
+        np.testing.assert_array_equal(resumed.columns[column], values, err_msg=column)
+    for a, b in zip(resumed.params, whole.params, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_of_another_configuration_is_ignored(tiny_task, tmp_path):
+    ckpt = tmp_path / "cell.pt"
+    args = (tiny_task, [0], [1.0], "adam", HYPER["adam"], 10)
+    train_stacked(*args, checkpoint=ckpt, checkpoint_every=10, fingerprint="old")
+    fresh = train_stacked(*args, checkpoint=ckpt, checkpoint_every=0, fingerprint="new")
+    assert fresh.columns["train_loss"].shape == (11, 1)  # trained from step 0, not resumed
+    np.testing.assert_array_equal(
+        fresh.columns["train_loss"], train_stacked(*args).columns["train_loss"]
+    )

@@ -28,6 +28,8 @@ rule train_cell:
         device=config["device"],
         threads=config["threads"],
         config_hash=CONFIG_HASH,
+        checkpoint="results/checkpoints/{task}/{optimizer}/{precision}.pt",
+        checkpoint_every=config["train"]["checkpoint_every"],
         root=ROOT,
     script:
         "../scripts/train_cell.py"

@@ -24,4 +24,6 @@ train_cell(
     config_hash=p.config_hash,
     output=snakemake.output.parquet,
     repo_root=p.root,
+    checkpoint=p.checkpoint,
+    checkpoint_every=p.checkpoint_every,
 )

@@ -16,6 +16,7 @@ from lossscale.io import atomic_path
 from lossscale.provenance import git_commit, package_versions
 from lossscale.tables import TRAIN_ID_COLUMNS, TRAIN_RECORD_COLUMNS
 from lossscale.tasks import make_task
+from lossscale.train.checkpoint import fingerprint
 from lossscale.train.engine import History, train_stacked
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,14 @@ def train_cell(
     config_hash: str,
     output: str | Path,
     repo_root: str | Path = ".",
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> pd.DataFrame:
-    """Train every (alpha, seed) replica of one cell together and write the parquet file."""
+    """Train every (alpha, seed) replica of one cell together and write the parquet file.
+
+    With ``checkpoint``, an interrupted job resumes from its last checkpoint (saved every
+    ``checkpoint_every`` steps); the checkpoint is removed once the parquet is written.
+    """
     make_deterministic(threads)
     dev = resolve_device(device)
     data = make_task(task, task_settings, DTYPES[precision], dev)
@@ -77,6 +84,8 @@ def train_cell(
         steps,
         dev,
     )
+    spec = {"task": task, "settings": task_settings, "optimizer": optimizer, "hyper": hyper}
+    spec |= {"precision": precision, "alphas": rep_alphas, "seeds": rep_seeds, "steps": steps}
     history = train_stacked(
         data,
         rep_seeds,
@@ -86,6 +95,9 @@ def train_cell(
         steps,
         label,
         progress_every=max(1, steps // 10),
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        fingerprint=fingerprint(spec | {"device": dev.type, "threads": threads}),
     )
     ids = {"task": task, "optimizer": optimizer, "precision": precision}
     frame = history_frame(history, ids, rep_alphas, rep_seeds)
@@ -98,6 +110,8 @@ def train_cell(
         "hyperparameters": hyper,
     }
     write_parquet(frame, output, provenance)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     final = frame[frame["step"] == steps]
     log.info("%s: done, %d/%d replicas diverged", label, int(final["diverged"].sum()), len(pairs))
     return frame

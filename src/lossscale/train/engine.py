@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from lossscale.models import StackedMLP
 from lossscale.optim import make_optimizer
 from lossscale.tables import TRAIN_RECORD_COLUMNS as RECORD_COLUMNS
 from lossscale.tasks import Task
+from lossscale.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +70,16 @@ def train_stacked(
     steps: int,
     label: str = "",
     progress_every: int = 0,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
+    fingerprint: str = "",
 ) -> History:
     """Train one replica per (seed, alpha) pair, all at once, full batch.
 
     ``seeds[r]`` fixes replica r's initialization and ``alphas[r]`` its loss scale.
+    With ``checkpoint``, the state is saved every ``checkpoint_every`` steps under
+    ``fingerprint``, and a run finding a checkpoint with the same fingerprint resumes from
+    it; the result equals an uninterrupted run's.
     """
     if len(seeds) != len(alphas):
         raise ValueError("seeds and alphas must have one entry per replica")
@@ -81,9 +89,19 @@ def train_stacked(
     scale = torch.as_tensor(alphas, dtype=dtype, device=device)
     diverged = torch.zeros(len(seeds), dtype=torch.bool, device=device)
     rows: dict[str, list[torch.Tensor]] = {c: [] for c in RECORD_COLUMNS}
+    first = 0
+    saved = load_checkpoint(checkpoint, fingerprint)
+    if saved is not None:
+        with torch.no_grad():
+            for p, value in zip(model.params, saved["params"], strict=True):
+                p.copy_(value)
+        opt.load_state_dict(saved["optimizer"])
+        diverged.copy_(saved["diverged"])
+        rows, first = saved["rows"], saved["next_step"]
+        log.info("%s: resuming from %s at step %d", label, checkpoint, first)
     start = time.perf_counter()
 
-    for step in range(steps + 1):
+    for step in range(first, steps + 1):
         opt.zero_grad(set_to_none=False)
         train_loss, train_metric = _evaluate(task, model, task.x_train, task.y_train)
         diverged |= ~torch.isfinite(train_loss)
@@ -112,12 +130,22 @@ def train_stacked(
                 for p, old in zip(model.params, frozen, strict=True):
                     mask = diverged.view(-1, *([1] * (p.dim() - 1)))
                     p.copy_(torch.where(mask, old, p))
-        if progress_every and (step + 1) % progress_every == 0:
-            rate = (step + 1) / (time.perf_counter() - start)
+        done = step + 1
+        if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
+            state = {
+                "params": [p.detach().cpu() for p in model.params],
+                "optimizer": opt.state_dict(),
+                "diverged": diverged.cpu(),
+                "rows": rows,
+                "next_step": done,
+            }
+            save_checkpoint(checkpoint, fingerprint, state)
+        if progress_every and done % progress_every == 0:
+            rate = (done - first) / (time.perf_counter() - start)
             log.info(
                 "%s step %d/%d (%.0f steps/s), %d/%d replicas diverged",
                 label,
-                step + 1,
+                done,
                 steps,
                 rate,
                 int(diverged.sum()),
