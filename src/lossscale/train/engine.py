@@ -2,8 +2,9 @@
 
 Because the replicas share no parameters, the gradient of ``sum_r alpha_r * L_r`` with
 respect to replica r's slice is exactly ``alpha_r * grad L_r``: one backward pass gives
-every replica the gradient it would get alone, and element-wise optimizers (SGD, Adam,
-NAdam) update each slice as they would update a lone model.
+every replica the gradient it would get alone. The stacked optimizers
+(``lossscale.train.stacked_optim``) update each slice as the matching ``torch.optim``
+class would update a lone model, with per-replica hyperparameters where given.
 
 A replica whose training loss turns non-finite is frozen (its parameters stop changing)
 and flagged; the others keep training. Divergence is an outcome, not an error.
@@ -21,10 +22,10 @@ import numpy as np
 import torch
 
 from lossscale.models import StackedMLP
-from lossscale.optim import make_optimizer
 from lossscale.tables import TRAIN_RECORD_COLUMNS as RECORD_COLUMNS
 from lossscale.tasks import Task
 from lossscale.train.checkpoint import load_checkpoint, save_checkpoint
+from lossscale.train.stacked_optim import make_stacked_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def train_stacked(
         raise ValueError("seeds and alphas must have one entry per replica")
     dtype, device = task.x_train.dtype, task.x_train.device
     model = StackedMLP(task.layer_sizes, seeds, task.output_scale, dtype=dtype, device=device)
-    opt = make_optimizer(optimizer, model.params, hyper)
+    opt = make_stacked_optimizer(optimizer, model.params, len(seeds), hyper)
     scale = torch.as_tensor(alphas, dtype=dtype, device=device)
     diverged = torch.zeros(len(seeds), dtype=torch.bool, device=device)
     rows: dict[str, list[torch.Tensor]] = {c: [] for c in RECORD_COLUMNS}
@@ -124,12 +125,7 @@ def train_stacked(
                 rows[column].append(value.detach().to("cpu"))
             if step == steps:
                 break
-            frozen = [p.detach().clone() for p in model.params] if diverged.any() else None
-            opt.step()
-            if frozen is not None:
-                for p, old in zip(model.params, frozen, strict=True):
-                    mask = diverged.view(-1, *([1] * (p.dim() - 1)))
-                    p.copy_(torch.where(mask, old, p))
+            opt.step(frozen=diverged if diverged.any() else None)
         done = step + 1
         if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
             state = {

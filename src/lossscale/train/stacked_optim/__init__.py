@@ -1,0 +1,112 @@
+"""Optimizers for R stacked replicas whose hyperparameters may differ per replica.
+
+The training stage trains all replicas of a cell as one stacked model: every parameter
+has a leading replica dimension. ``torch.optim`` takes one scalar per hyperparameter and
+param group, so it cannot give replicas different learning rates, eps or weight decay;
+the classes here can. Each reproduces the single-tensor update of its ``torch.optim``
+counterpart (PyTorch 2.13) or of the package's Lion and signSGD, operation by operation:
+on CPU every replica has the bits of a lone run with its own scalar hyperparameters
+(``tests/test_stacked_optim.py`` checks this in float64 and float32).
+
+``make_stacked_optimizer(name, params, replicas, hyper)`` builds one by config name:
+element-wise optimizers (:data:`STACKED`) are stacked; LBFGS, Adafactor and Muon
+(:data:`PER_REPLICA`) run one real instance per replica (:class:`PerReplicaOptimizer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from torch import Tensor
+
+from lossscale.train.stacked_optim.adaptive import (
+    StackedAdadelta,
+    StackedAdagrad,
+    StackedAdam,
+    StackedAdamax,
+    StackedAdamW,
+    StackedNAdam,
+    StackedRAdam,
+    StackedRMSprop,
+)
+from lossscale.train.stacked_optim.base import Flag, Real, StackedOptimizer
+from lossscale.train.stacked_optim.first_order import (
+    StackedASGD,
+    StackedLion,
+    StackedRprop,
+    StackedSGD,
+    StackedSignSGD,
+)
+from lossscale.train.stacked_optim.per_replica import (
+    PER_REPLICA,
+    PER_REPLICA_CLASSES,
+    PerReplicaOptimizer,
+    split_for_muon,
+)
+
+#: Element-wise optimizers by the training stage's config names.
+STACKED: dict[str, type[StackedOptimizer]] = {
+    cls.name: cls
+    for cls in (
+        StackedSGD,
+        StackedAdam,
+        StackedAdamW,
+        StackedNAdam,
+        StackedRAdam,
+        StackedAdamax,
+        StackedRMSprop,
+        StackedAdagrad,
+        StackedAdadelta,
+        StackedASGD,
+        StackedRprop,
+        StackedLion,
+        StackedSignSGD,
+    )
+}
+
+
+def make_stacked_optimizer(
+    name: str,
+    params: Iterable[Tensor],
+    replicas: int,
+    hyper: Mapping[str, Any] | None = None,
+) -> StackedOptimizer | PerReplicaOptimizer:
+    """Optimizer ``name`` over the stacked ``params`` with ``hyper`` (floats or R values).
+
+    Names in :data:`STACKED` give a :class:`StackedOptimizer`; names in
+    :data:`PER_REPLICA` a :class:`PerReplicaOptimizer` (whose ``step`` differs: see it).
+    """
+    hyper = dict(hyper or {})
+    if name in STACKED:
+        return STACKED[name](params, replicas, **hyper)
+    if name in PER_REPLICA:
+        return PerReplicaOptimizer(name, params, replicas, **hyper)
+    allowed = ", ".join([*STACKED, *sorted(PER_REPLICA)])
+    raise ValueError(f"optimizer: value {name!r} is not allowed; allowed: {allowed}")
+
+
+__all__ = [
+    "PER_REPLICA",
+    "PER_REPLICA_CLASSES",
+    "STACKED",
+    "Flag",
+    "PerReplicaOptimizer",
+    "Real",
+    "StackedASGD",
+    "StackedAdadelta",
+    "StackedAdagrad",
+    "StackedAdam",
+    "StackedAdamW",
+    "StackedAdamax",
+    "StackedLion",
+    "StackedNAdam",
+    "StackedOptimizer",
+    "StackedRAdam",
+    "StackedRMSprop",
+    "StackedRprop",
+    "StackedSGD",
+    "StackedSignSGD",
+    "make_stacked_optimizer",
+    "split_for_muon",
+]
