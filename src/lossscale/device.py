@@ -6,8 +6,6 @@ import os
 
 import torch
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 def resolve_device(choice: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""

@@ -11,13 +11,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lossscale.device import DTYPES, make_deterministic, resolve_device
+from lossscale.device import make_deterministic, resolve_device
 from lossscale.io import atomic_path
 from lossscale.provenance import git_commit, package_versions
 from lossscale.tables import TRAIN_ID_COLUMNS, TRAIN_RECORD_COLUMNS
 from lossscale.tasks import make_task
 from lossscale.train.checkpoint import fingerprint
 from lossscale.train.engine import History, train_stacked
+from lossscale.train.precision import precision as get_precision
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ def train_cell(
     """
     make_deterministic(threads)
     dev = resolve_device(device)
-    data = make_task(task, task_settings, DTYPES[precision], dev)
+    prec = get_precision(precision)
+    data = make_task(task, task_settings, prec.dtype, dev)
     pairs = list(itertools.product(alphas, range(seeds)))
     rep_alphas, rep_seeds = [a for a, _ in pairs], [s for _, s in pairs]
     label = f"{task}/{optimizer}/{precision}"
@@ -98,6 +100,7 @@ def train_cell(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         fingerprint=fingerprint(spec | {"device": dev.type, "threads": threads}),
+        precision=prec,
     )
     ids = {"task": task, "optimizer": optimizer, "precision": precision}
     frame = history_frame(history, ids, rep_alphas, rep_seeds)

@@ -25,6 +25,7 @@ from lossscale.models import StackedMLP
 from lossscale.tables import TRAIN_RECORD_COLUMNS as RECORD_COLUMNS
 from lossscale.tasks import Task
 from lossscale.train.checkpoint import load_checkpoint, save_checkpoint
+from lossscale.train.precision import Precision, StackedGradScaler
 from lossscale.train.stacked_optim import make_stacked_optimizer
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,12 @@ class History:
 
 
 def _evaluate(
-    task: Task, model: StackedMLP, x: torch.Tensor, y: torch.Tensor
+    task: Task, model: StackedMLP, x: torch.Tensor, y: torch.Tensor, precision: Precision
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-replica loss and metric on (x, y)."""
-    pred = model(x)
+    """Per-replica loss and metric on (x, y); the forward pass in ``precision``."""
+    with precision.context(x.device):
+        pred = model(x)
+    pred = pred.to(x.dtype)  # the loss in the parameters' type, as in mixed precision
     loss = task.loss(pred, y)
     return loss, task.metric(pred.detach(), y, loss.detach())
 
@@ -74,13 +77,18 @@ def train_stacked(
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 0,
     fingerprint: str = "",
+    precision: Precision | None = None,
 ) -> History:
     """Train one replica per (seed, alpha) pair, all at once, full batch.
 
     ``seeds[r]`` fixes replica r's initialization and ``alphas[r]`` its loss scale.
     With ``checkpoint``, the state is saved every ``checkpoint_every`` steps under
     ``fingerprint``, and a run finding a checkpoint with the same fingerprint resumes from
-    it; the result equals an uninterrupted run's.
+    it; the result equals an uninterrupted run's. ``precision`` (default: the task's
+    dtype, no autocast) may run the forward pass under autocast and scale each replica's
+    loss with its own :class:`StackedGradScaler`; a replica whose scaled gradients
+    overflow skips that step (its parameters and optimizer state stay; the stack's step
+    count, shared by all replicas, advances).
     """
     if len(seeds) != len(alphas):
         raise ValueError("seeds and alphas must have one entry per replica")
@@ -89,6 +97,8 @@ def train_stacked(
     opt = make_stacked_optimizer(optimizer, model.params, len(seeds), hyper)
     scale = torch.as_tensor(alphas, dtype=dtype, device=device)
     diverged = torch.zeros(len(seeds), dtype=torch.bool, device=device)
+    precision = precision or Precision(str(dtype).removeprefix("torch."), dtype)
+    scaler = StackedGradScaler(len(seeds), device) if precision.scaled else None
     rows: dict[str, list[torch.Tensor]] = {c: [] for c in RECORD_COLUMNS}
     first = 0
     saved = load_checkpoint(checkpoint, fingerprint)
@@ -97,6 +107,8 @@ def train_stacked(
             for p, value in zip(model.params, saved["params"], strict=True):
                 p.copy_(value)
         opt.load_state_dict(saved["optimizer"])
+        if scaler is not None:
+            scaler.load_state_dict(saved["scaler"])
         diverged.copy_(saved["diverged"])
         rows, first = saved["rows"], saved["next_step"]
         log.info("%s: resuming from %s at step %d", label, checkpoint, first)
@@ -104,12 +116,14 @@ def train_stacked(
 
     for step in range(first, steps + 1):
         opt.zero_grad(set_to_none=False)
-        train_loss, train_metric = _evaluate(task, model, task.x_train, task.y_train)
+        train_loss, train_metric = _evaluate(task, model, task.x_train, task.y_train, precision)
         diverged |= ~torch.isfinite(train_loss)
-        objective = (torch.where(diverged, 0.0, train_loss) * scale).sum()
+        factor = scale if scaler is None else scale * scaler.scale.to(dtype)
+        objective = (torch.where(diverged, 0.0, train_loss) * factor).sum()
         objective.backward()
         with torch.no_grad():
-            test_loss, test_metric = _evaluate(task, model, task.x_test, task.y_test)
+            skipped = None if scaler is None else scaler.unscale_(model.params) & ~diverged
+            test_loss, test_metric = _evaluate(task, model, task.x_test, task.y_test, precision)
             rms, zero, nonfinite = _grad_stats(model.params)
             stats = (
                 train_loss,
@@ -125,7 +139,10 @@ def train_stacked(
                 rows[column].append(value.detach().to("cpu"))
             if step == steps:
                 break
-            opt.step(frozen=diverged if diverged.any() else None)
+            frozen = diverged if skipped is None else diverged | skipped
+            opt.step(frozen=frozen if frozen.any() else None)
+            if scaler is not None:
+                scaler.update(skipped)
         done = step + 1
         if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
             state = {
@@ -134,6 +151,7 @@ def train_stacked(
                 "diverged": diverged.cpu(),
                 "rows": rows,
                 "next_step": done,
+                "scaler": None if scaler is None else scaler.state_dict(),
             }
             save_checkpoint(checkpoint, fingerprint, state)
         if progress_every and done % progress_every == 0:
