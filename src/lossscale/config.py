@@ -8,7 +8,6 @@ names the key path, the offending value and what is allowed.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from lossscale.provenance import content_hash
 
 
 class ConfigError(ValueError):
@@ -124,5 +125,4 @@ def validate_config(config: dict | None, schema: dict) -> dict:
 
 def config_hash(config: dict) -> str:
     """SHA-256 of the canonical JSON form of a validated config (first 16 hex digits)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return content_hash(config)[:16]

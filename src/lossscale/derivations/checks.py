@@ -173,9 +173,3 @@ def check_family(
     """Check a claim and its counter-checks, sharing their scaled runs."""
     cache: dict[tuple, torch.Tensor] = {}
     return [check_claim(c, steps, tolerance, float32_tolerance, cache) for c in family]
-
-
-def configure_torch(threads: int) -> None:
-    """Fixed thread count and deterministic algorithms, for byte-identical results."""
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)

@@ -20,10 +20,10 @@ import pandas as pd
 from lossscale.derivations.checks import (
     CheckResult,
     check_family,
-    configure_torch,
     describe,
 )
 from lossscale.derivations.claims import METHODS, SYMBOLIC, Claim, ClaimsPath, load_ledger
+from lossscale.device import make_deterministic
 from lossscale.io import write_csv, write_json
 from lossscale.tables import CLAIM_COLUMNS
 
@@ -51,7 +51,7 @@ def run_tasks(tasks: Sequence[Callable[[], Any]], workers: int, threads: int) ->
     if workers <= 1 or len(tasks) <= 1:
         return [task() for task in tasks]
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=configure_torch, initargs=(threads,)) as pool:
+    with context.Pool(workers, initializer=make_deterministic, initargs=(threads,)) as pool:
         return pool.map(_call, tasks, chunksize=1)
 
 
@@ -178,7 +178,7 @@ def run_derivations(
     ``output``: claims.csv; ``symbolic_output``: the symbolic derivations' LaTeX snippets
     by claim id (JSON); ``ledger_output``: :func:`ledger_summary` (JSON).
     """
-    configure_torch(threads)
+    make_deterministic(threads)
     ledger = load_ledger(claims_path)
     results, symbolic_rows, snippets = check_all(
         ledger.claims, ledger.symbolic, steps, tolerance, float32_tolerance, workers, threads

@@ -7,8 +7,6 @@ a changed config never resumes from a stale state.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,14 +14,14 @@ from typing import Any
 import torch
 
 from lossscale.io import atomic_path
+from lossscale.provenance import content_hash
 
 log = logging.getLogger(__name__)
 
 
 def fingerprint(spec: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of ``spec``."""
-    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return content_hash(spec)
 
 
 def save_checkpoint(path: str | Path, key: str, state: dict[str, Any]) -> None:
