@@ -51,8 +51,8 @@ def test_every_schema_key_has_description_and_default(schema):
             "train.alphas[0]: value -1 is not allowed; allowed: a value > 0",
         ),
         (
-            {"train": {"optimizers": ["adam", "rmsprop"]}},
-            'train.optimizers[1]: value "rmsprop" is not allowed; allowed: one of "sgd", "adam", "nadam"',
+            {"train": {"optimizers": ["adam", "rmsprop2"]}},
+            'train.optimizers[1]: value "rmsprop2" is not allowed; allowed: one of "sgd", "adam", "adamw"',
         ),
         ({"train": {"seeds": 0}}, "train.seeds: value 0 is not allowed; allowed: a value >= 1"),
         (
@@ -65,8 +65,12 @@ def test_every_schema_key_has_description_and_default(schema):
             "train.alphas: value [10, 100] is not allowed; allowed: a list containing 1",
         ),
         (
-            {"optimizers": {"adam": {"eps": 0}}},
-            "optimizers.adam.eps: value 0 is not allowed; allowed: a value > 0",
+            {"optimizers": {"adam": {"eps": -1e-8}}},
+            "optimizers.adam.eps: value -1e-08 is not allowed; allowed: a value >= 0",
+        ),
+        (
+            {"optimizers": {"adam": {"betas": [0.9]}}},
+            "optimizers.adam.betas: value [0.9] is not allowed; allowed: a list of at least 2 items",
         ),
     ],
 )
@@ -93,7 +97,7 @@ def test_config_hash_tracks_content(schema):
     ("override", "expected"),
     [
         ("train: {alphas: [-1, 1]}", "train.alphas[0]: value -1 is not allowed"),
-        ("train: {optimizers: [adamw]}", 'value "adamw" is not allowed; allowed: one of'),
+        ("train: {optimizers: [adamz]}", 'value "adamz" is not allowed; allowed: one of'),
         ("train: {seeds: 0}", "train.seeds: value 0 is not allowed"),
         ("learning_rate: 0.1", "learning_rate: unknown key"),
     ],
@@ -106,3 +110,32 @@ def test_workflow_stops_before_any_job_and_writes_nothing(root, tmp_path, overri
     assert expected in result.stderr
     assert not (tmp_path / "results").exists()
     assert not (tmp_path / "paper").exists()
+
+
+def test_optimizer_defaults_are_the_stacked_optimizers_defaults(schema):
+    """The schema's optimizer section mirrors each optimizer's keywords and defaults."""
+    from lossscale.train.stacked_optim import STACKED
+
+    overrides = {("sgd", "lr"): 1e3, ("nadam", "eps"): 1e-7}  # documented in the schema
+    section = schema["properties"]["optimizers"]["properties"]
+    assert set(section) == set(STACKED)
+    for name, cls in STACKED.items():
+        flat = {k: v for k, v in section[name]["properties"].items() if k not in cls.pairs}
+        paired = {f for flats in cls.pairs.values() for f in flats}
+        assert set(flat) | paired == set(cls.spec), name
+        for key, sub in flat.items():
+            assert sub["default"] == overrides.get((name, key), cls.spec[key].default), key
+        for key, flats in cls.pairs.items():
+            assert section[name]["properties"][key]["default"] == [
+                cls.spec[f].default for f in flats
+            ]
+
+
+def test_every_optimizer_trains_with_its_config_defaults(schema, tiny_task):
+    from lossscale.train.engine import train_stacked
+
+    config = validate_config({}, schema)
+    enum = schema["properties"]["train"]["properties"]["optimizers"]["items"]["enum"]
+    for name in enum:
+        history = train_stacked(tiny_task, [0, 0], [1.0, 1e3], name, config["optimizers"][name], 3)
+        assert history.columns["train_loss"].shape == (4, 2), name

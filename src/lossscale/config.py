@@ -51,8 +51,10 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         "maximum": "<=",
         "exclusiveMinimum": ">",
         "exclusiveMaximum": "<",
-        "minItems": "at least this many items:",
     }
+    if kind in ("minItems", "maxItems"):
+        word = "at least" if kind == "minItems" else "at most"
+        return f"a list of {word} {schema[kind]} items"
     if kind in bounds:
         return f"a value {bounds[kind]} {schema[kind]}"
     if kind == "contains":

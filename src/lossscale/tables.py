@@ -47,4 +47,18 @@ COMPARISON_COLUMNS = (
 )
 
 #: Optimizers in display order, with the names the figures and the paper use.
-OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam", "nadam": "NAdam"}
+OPTIMIZER_LABELS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "nadam": "NAdam",
+    "radam": "RAdam",
+    "adamax": "Adamax",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "asgd": "ASGD",
+    "rprop": "Rprop",
+    "lion": "Lion",
+    "signsgd": "signSGD",
+}

@@ -30,13 +30,18 @@ DIRECTIONS = ("lower", "higher", "none", "identical", "undetermined")
 #: Which reference the paper cites for each optimizer, and what the textbook answer
 #: predicts for loss x alpha without regularization ("lr": same as lr x alpha,
 #: "invariant": no effect).
+_CITES = {"adam": "kingma2015adam", "nadam": "dozat2016nadam"}
+_TEXTBOOK = {"sgd": "lr", "adam": "invariant", "nadam": "invariant"}
+#: optimizers this package implements (the others are PyTorch's)
+_OURS = ("lion", "signsgd")
 OPTIMIZER_INFO: dict[str, dict[str, Any]] = {
-    name: {"label": OPTIMIZER_LABELS[name], "cite": cite, "textbook": textbook}
-    for name, cite, textbook in (
-        ("sgd", None, "lr"),
-        ("adam", "kingma2015adam", "invariant"),
-        ("nadam", "dozat2016nadam", "invariant"),
-    )
+    name: {
+        "label": label,
+        "cite": _CITES.get(name),
+        "textbook": _TEXTBOOK.get(name, "unknown"),
+        "ours": name in _OURS,
+    }
+    for name, label in OPTIMIZER_LABELS.items()
 }
 
 _INT_COLUMNS = ("n_seeds", "n_pairs", "n_diverged")
@@ -206,7 +211,9 @@ def optimizer_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The trained optimizers, in config order, with names, citation and hyperparameters."""
     out = []
     for name in config["train"]["optimizers"]:
-        info = OPTIMIZER_INFO.get(name, {"label": name, "cite": None, "textbook": "unknown"})
+        info = OPTIMIZER_INFO.get(
+            name, {"label": name, "cite": None, "textbook": "unknown", "ours": False}
+        )
         hps = config["optimizers"].get(name, {})
         out.append(
             {
