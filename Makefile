@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml requirements.lock
 venv: $(STAMP)  ## create .venv with the pinned dependencies
 
 tex:  ## install TeX Live + latexmk via apt when missing (as root), else say how
-	@if command -v latexmk >/dev/null && kpsewhich lmodern.sty booktabs.sty natbib.sty hyperref.sty siunitx.sty cleveref.sty >/dev/null; then exit 0; fi; \
+	@if command -v latexmk >/dev/null && kpsewhich lmodern.sty booktabs.sty longtable.sty natbib.sty hyperref.sty adjustbox.sty siunitx.sty cleveref.sty >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing TeX Live and latexmk with apt-get (a few minutes, once)"; \
 		export DEBIAN_FRONTEND=noninteractive; \
