@@ -18,6 +18,10 @@ CLAIM_COLUMNS = (
     "verdict",
 )
 
+#: How a claim is checked (claims.csv's ``method`` column), in the ledger's order.
+SYMBOLIC, TRAJECTORY, BITWISE = "symbolic", "float64 trajectory", "bitwise"
+CLAIM_METHODS = (SYMBOLIC, TRAJECTORY, BITWISE)
+
 CELL = ("task", "optimizer", "precision")
 TRAIN_ID_COLUMNS = (*CELL, "alpha", "seed", "step")
 TRAIN_RECORD_COLUMNS = (

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from lossscale.derivations.claims import BITWISE, TRAJECTORY, Claim
+from lossscale.derivations.claims import Claim
 from lossscale.derivations.problems import Problem, make_problem
 from lossscale.derivations.trajectories import (
     displacement,
@@ -24,6 +24,7 @@ from lossscale.derivations.trajectories import (
     run_trajectory,
 )
 from lossscale.derivations.transforms import transform
+from lossscale.tables import BITWISE, TRAJECTORY
 
 INIT_SEED = 0
 DTYPES = {TRAJECTORY: torch.float64, BITWISE: torch.float32}

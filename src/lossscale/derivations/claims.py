@@ -24,9 +24,8 @@ from lossscale.derivations.problems import LOSSES, PROBLEMS
 from lossscale.derivations.trajectories import Training
 from lossscale.derivations.transforms import TRAINING_SETTINGS, transform
 from lossscale.optim import optimizer_class
+from lossscale.tables import SYMBOLIC, TRAJECTORY
 
-TRAJECTORY, BITWISE, SYMBOLIC = "float64 trajectory", "bitwise", "symbolic"
-METHODS = (SYMBOLIC, TRAJECTORY, BITWISE)
 OUTCOMES = ("holds", "fails")
 
 _REQUIRED = {"id", "optimizer", "transformation", "expected"}

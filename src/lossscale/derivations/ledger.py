@@ -22,10 +22,10 @@ from lossscale.derivations.checks import (
     check_family,
     describe,
 )
-from lossscale.derivations.claims import METHODS, SYMBOLIC, Claim, ClaimsPath, load_ledger
+from lossscale.derivations.claims import Claim, ClaimsPath, load_ledger
 from lossscale.device import make_deterministic
 from lossscale.io import write_csv, write_json
-from lossscale.tables import CLAIM_COLUMNS
+from lossscale.tables import CLAIM_COLUMNS, CLAIM_METHODS, SYMBOLIC
 
 COLUMNS = list(CLAIM_COLUMNS)
 
@@ -142,7 +142,9 @@ def check_claims(
 def order_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows grouped by optimizer (in order of first appearance), then by method."""
     subjects = list(dict.fromkeys(r["optimizer"] for r in rows))
-    return sorted(rows, key=lambda r: (subjects.index(r["optimizer"]), METHODS.index(r["method"])))
+    return sorted(
+        rows, key=lambda r: (subjects.index(r["optimizer"]), CLAIM_METHODS.index(r["method"]))
+    )
 
 
 def raise_if_contradicted(rows: Sequence[dict[str, Any]]) -> None:

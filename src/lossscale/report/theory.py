@@ -16,7 +16,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-METHODS = ("symbolic", "float64 trajectory", "bitwise")
+from lossscale.tables import BITWISE, CLAIM_METHODS, SYMBOLIC, TRAJECTORY
+
 #: symbolic.json's snippet keys -> context keys ("update" would clash with dict.update
 #: in the templates)
 SNIPPET_KEYS = {
@@ -112,9 +113,9 @@ def theory_row(
                 if canonical(r["transformation"]) not in exact
             )
         ),
-        "symbolic": _method_cell(rows_of("symbolic")),
-        "float64": _method_cell(rows_of("float64 trajectory")),
-        "bitwise": _bitwise_cell(rows_of("bitwise")),
+        "symbolic": _method_cell(rows_of(SYMBOLIC)),
+        "float64": _method_cell(rows_of(TRAJECTORY)),
+        "bitwise": _bitwise_cell(rows_of(BITWISE)),
         "counter_min_deviation": _extreme((r["max_rel_deviation"] for r in failing), min),
         "n_checks": len(rows),
         "confirmed": all(r["verdict"] == "confirmed" for r in rows),
@@ -171,7 +172,7 @@ def derivations(
     out = []
     for row in claims:
         snippet = snippets.get(row["claim_id"])
-        if row["method"] != "symbolic" or row["expected"] != "holds" or snippet is None:
+        if row["method"] != SYMBOLIC or row["expected"] != "holds" or snippet is None:
             continue
         out.append(
             {
@@ -193,6 +194,6 @@ def ledger_counts(claims: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "holds": sum(r["method"] == method and r["expected"] == "holds" for r in rows),
             "fails": sum(r["method"] == method and r["expected"] == "fails" for r in rows),
         }
-        for method in METHODS
+        for method in CLAIM_METHODS
         if any(r["method"] == method for r in rows)
     ]

@@ -86,8 +86,18 @@ def train_cell(
         steps,
         dev,
     )
-    spec = {"task": task, "settings": task_settings, "optimizer": optimizer, "hyper": hyper}
-    spec |= {"precision": precision, "alphas": rep_alphas, "seeds": rep_seeds, "steps": steps}
+    spec = {
+        "task": task,
+        "settings": task_settings,
+        "optimizer": optimizer,
+        "hyper": hyper,
+        "precision": precision,
+        "alphas": rep_alphas,
+        "seeds": rep_seeds,
+        "steps": steps,
+        "device": dev.type,
+        "threads": threads,
+    }
     history = train_stacked(
         data,
         rep_seeds,
@@ -99,7 +109,7 @@ def train_cell(
         progress_every=max(1, steps // 10),
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
-        fingerprint=fingerprint(spec | {"device": dev.type, "threads": threads}),
+        fingerprint=fingerprint(spec),
         precision=prec,
     )
     ids = {"task": task, "optimizer": optimizer, "precision": precision}

@@ -25,7 +25,7 @@ from lossscale.models import StackedMLP
 from lossscale.tables import TRAIN_RECORD_COLUMNS as RECORD_COLUMNS
 from lossscale.tasks import Task
 from lossscale.train.checkpoint import load_checkpoint, save_checkpoint
-from lossscale.train.precision import Precision, StackedGradScaler
+from lossscale.train.precision import PRECISIONS, Precision, StackedGradScaler
 from lossscale.train.stacked_optim import make_stacked_optimizer
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def train_stacked(
     opt = make_stacked_optimizer(optimizer, model.params, len(seeds), hyper)
     scale = torch.as_tensor(alphas, dtype=dtype, device=device)
     diverged = torch.zeros(len(seeds), dtype=torch.bool, device=device)
-    precision = precision or Precision(str(dtype).removeprefix("torch."), dtype)
+    precision = precision or PRECISIONS[str(dtype).removeprefix("torch.")]
     scaler = StackedGradScaler(len(seeds), device) if precision.scaled else None
     rows: dict[str, list[torch.Tensor]] = {c: [] for c in RECORD_COLUMNS}
     first = 0

@@ -32,9 +32,9 @@ from lossscale.derivations.symbolic.engine import (
 )
 from lossscale.derivations.symbolic.rules import RULES, Rule
 from lossscale.derivations.transforms import Term, parse_transformation
-from lossscale.tables import CLAIM_COLUMNS
+from lossscale.tables import CLAIM_COLUMNS, SYMBOLIC
 
-METHOD = "symbolic"
+METHOD = SYMBOLIC
 OUTCOMES = ("holds", "fails")
 #: Keys of a claim; a counter-check inherits ``INHERITED`` from its claim instead.
 REQUIRED = frozenset({"id", "method", "optimizer", "rule", "transformation", "expected"})
