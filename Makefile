@@ -13,7 +13,7 @@ CONFIG ?= config.yaml
 SMOKE := workflow/configs/smoke.yaml
 TEX_PACKAGES := latexmk texlive-latex-recommended texlive-science texlive-latex-extra lmodern
 
-.PHONY: help paper smoke test lint tex venv dag clean
+.PHONY: help paper smoke grid test lint tex venv dag clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -45,7 +45,10 @@ paper: $(STAMP) tex  ## run the whole study and render paper/build/paper.{pdf,te
 	echo "paper written: $$(ls paper/build/paper.pdf paper/build/paper.tex paper/build/paper.md 2>/dev/null | tr '\n' ' ')(workflow took $$(( $$(date +%s) - start )) s)"
 
 smoke: $(STAMP) tex  ## the whole workflow on the smoke config (seconds), into results/
-	$(SNAKEMAKE) --configfile $(SMOKE)
+	$(SNAKEMAKE) --configfile $(SMOKE) --replace-workflow-config
+
+grid: $(STAMP)  ## print the training grid's size per block (CONFIG=file), training nothing
+	$(BIN)/python -m lossscale.grid $(CONFIG)
 
 lint: $(STAMP)  ## ruff, snakefmt and snakemake --lint
 	$(BIN)/ruff check .

@@ -1,13 +1,15 @@
 """Stacked training of the asker's cell against the same replicas trained one by one.
 
-The asker's cell: diabetes regression with a tiny target scale, a 10-32-32-1 tanh MLP,
-Adam, float32, 125 replicas (25 loss scales x 5 seeds), full batch. Both variants do the
-same work per step (training loss, backward, optimizer step, held-out loss) in the same
-process with the same threads. Prints the time per replica-step of both, the fraction of
-this machine's float32 matmul peak (measured here, now) that the stacked step reaches,
-and as its last line ``speedup: <ratio>x``.
+The asker's cell: diabetes regression with a tiny target scale, a 10-32-32-1 MLP (hidden
+activation ``--activation``), Adam, float32, 125 replicas (25 loss scales x 5 seeds),
+full batch. Both variants do the same work per step (training loss, backward, optimizer
+step, and every ``--record-every`` steps the held-out loss) with the same activation, in
+the same process with the same threads. Prints the time per replica-step of both, the
+fraction of this machine's float32 matmul peak (measured here, now) that the stacked
+step reaches, and as its last line ``speedup: <ratio>x``.
 
-    .venv/bin/python benchmarks/stacked_vs_loop.py [--replicas 125] [--steps 100] [--repeats 3]
+    .venv/bin/python benchmarks/stacked_vs_loop.py [--activation relu] [--replicas 125]
+        [--steps 100] [--repeats 5] [--record-every 1]
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import torch
 from torch import nn
 
 from lossscale.device import make_deterministic
-from lossscale.models import init_mlp
+from lossscale.models import ACTIVATIONS, init_mlp
 from lossscale.tasks import make_task
 from lossscale.train.engine import train_stacked
 
 SETTINGS = {"target_scale": 1e-5, "hidden": [32, 32], "test_fraction": 0.25, "split_seed": 0}
 HYPER = {"lr": 1e-3, "eps": 1e-8}
+#: The textbook module of each hidden activation.
+MODULES = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
 
 
 def replicas(n: int) -> tuple[list[int], list[float]]:
@@ -36,8 +40,9 @@ def replicas(n: int) -> tuple[list[int], list[float]]:
     return [s for s, _ in pairs], [a for _, a in pairs]
 
 
-def solo(task, seed: int, alpha: float, steps: int) -> None:
-    """One replica, the textbook way: nn.Sequential and torch.optim.Adam."""
+def solo(task, seed: int, alpha: float, steps: int, record_every: int) -> None:
+    """One replica, the textbook way: nn.Sequential and torch.optim.Adam; the held-out
+    loss at the steps the stacked run records (every ``record_every``-th and the last)."""
     init = init_mlp(task.layer_sizes, seed)
     layers: list[nn.Module] = []
     for i in range(len(task.layer_sizes) - 1):
@@ -45,16 +50,18 @@ def solo(task, seed: int, alpha: float, steps: int) -> None:
         with torch.no_grad():
             linear.weight.copy_(init[2 * i].T)
             linear.bias.copy_(init[2 * i + 1][0])
-        layers += [linear, nn.Tanh()]
+        layers += [linear, MODULES[task.activation]()]
     model = nn.Sequential(*layers[:-1])
     opt = torch.optim.Adam(model.parameters(), **HYPER)
-    for _ in range(steps):
+    for step in range(steps):
         opt.zero_grad()
         pred = model(task.x_train).squeeze(-1) * task.output_scale
         (alpha * ((pred - task.y_train) ** 2).mean()).backward()
         opt.step()
-        with torch.no_grad():
-            ((model(task.x_test).squeeze(-1) * task.output_scale - task.y_test) ** 2).mean()
+        if step % record_every == 0 or step == steps - 1:
+            with torch.no_grad():
+                pred = model(task.x_test).squeeze(-1) * task.output_scale
+                ((pred - task.y_test) ** 2).mean()
 
 
 def matmul_peak(seconds: float = 2.0) -> float:
@@ -68,46 +75,58 @@ def matmul_peak(seconds: float = 2.0) -> float:
     return best
 
 
-def step_flops(task) -> float:
+def step_flops(task, record_every: int) -> float:
     """Multiply-add FLOPs of one replica's training step: forward + backward (about 3x
-    the forward matmuls) on the training set, plus the held-out forward."""
+    the forward matmuls) on the training set, plus the held-out forward when recorded."""
     sizes = task.layer_sizes
     per_example = sum(2 * a * b for a, b in itertools.pairwise(sizes))
-    return per_example * (3 * len(task.y_train) + len(task.y_test))
+    return per_example * (3 * len(task.y_train) + len(task.y_test) / record_every)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     parser.add_argument("--replicas", type=int, default=125)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--record-every", type=int, default=1)
     args = parser.parse_args()
     make_deterministic(args.threads)
-    task = make_task("diabetes", SETTINGS, torch.float32, "cpu")
+    settings = {**SETTINGS, "activation": args.activation}
+    task = make_task("diabetes", settings, torch.float32, "cpu")
     seeds, alphas = replicas(args.replicas)
     n = len(seeds)
     print(
-        f"asker's cell: diabetes {task.layer_sizes}, Adam, float32, {n} replicas, "
-        f"{args.steps} steps, {torch.get_num_threads()} threads"
+        f"asker's cell: diabetes {task.layer_sizes} {task.activation} MLP, Adam, float32, "
+        f"{n} replicas, {args.steps} steps, held-out loss every {args.record_every}, "
+        f"{torch.get_num_threads()} threads"
     )
 
-    def timed(run) -> float:
-        """Best of ``--repeats`` runs, in seconds per replica-step (this machine is shared:
-        the minimum is the least disturbed measurement)."""
-        best = float("inf")
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            run()
-            best = min(best, time.perf_counter() - t)
-        return best / (n * args.steps)
+    def stacked_run() -> None:
+        train_stacked(
+            task, seeds, alphas, "adam", HYPER, args.steps, record_every=args.record_every
+        )
 
     train_stacked(task, seeds, alphas, "adam", HYPER, 5)  # warm-up
-    stacked = timed(lambda: train_stacked(task, seeds, alphas, "adam", HYPER, args.steps))
-    loop = timed(lambda: [solo(task, s, a, args.steps) for s, a in zip(seeds, alphas, strict=True)])
+    solo(task, seeds[0], alphas[0], 5, args.record_every)
+    # This machine is shared, so each time is the least disturbed of ``--repeats``
+    # measurements, the variants alternating so that both see the same load: the stacked
+    # run's best, and the sum over replicas of each lone run's best (which can only
+    # favour the loop).
+    stacked_best, solo_best = float("inf"), [float("inf")] * n
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        stacked_run()
+        stacked_best = min(stacked_best, time.perf_counter() - t)
+        for r, (seed, alpha) in enumerate(zip(seeds, alphas, strict=True)):
+            t = time.perf_counter()
+            solo(task, seed, alpha, args.steps, args.record_every)
+            solo_best[r] = min(solo_best[r], time.perf_counter() - t)
+    stacked, loop = stacked_best / (n * args.steps), sum(solo_best) / (n * args.steps)
 
     peak = matmul_peak()
-    achieved = step_flops(task) / stacked / 1e9
+    achieved = step_flops(task, args.record_every) / stacked / 1e9
     print(f"one by one: {loop * 1e6:8.1f} us per replica-step")
     print(f"stacked:    {stacked * 1e6:8.1f} us per replica-step")
     print(

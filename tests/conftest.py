@@ -38,6 +38,7 @@ def run_workflow(workdir: Path, configfile: Path, cores: int = 2, timeout: int =
         str(workdir),
         "--configfile",
         str(configfile),
+        "--replace-workflow-config",
         f"-c{cores}",
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

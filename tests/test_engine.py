@@ -14,35 +14,87 @@ from lossscale.optim import make_optimizer
 from lossscale.train.engine import train_stacked
 
 STEPS = 30
+#: Base hyperparameters per optimizer: PyTorch's defaults, learning rates large enough to
+#: move on the tiny test task within STEPS.
 HYPER = {
     "sgd": {"lr": 1e4, "momentum": 0.9},
     "adam": {"lr": 1e-2, "eps": 1e-8},
+    "adamw": {"lr": 1e-2, "weight_decay": 1e-2},
     "nadam": {"lr": 1e-2, "eps": 1e-7},
+    "radam": {"lr": 1e-2},
+    "adamax": {"lr": 1e-2},
+    "rmsprop": {"lr": 1e-3},
+    "adagrad": {"lr": 1e-1},
+    "adadelta": {"lr": 1e4},
+    "asgd": {"lr": 1e4},
+    "rprop": {"lr": 1e-2},
+    "lion": {"lr": 1e-3},
+    "signsgd": {"lr": 1e-3},
+    # no absolute tolerances: on the tiny loss they would stop L-BFGS at once
+    "lbfgs": {
+        "lr": 1e4,
+        "max_iter": 2,
+        "history_size": 5,
+        "tolerance_grad": 0.0,
+        "tolerance_change": 0.0,
+    },
+    "adafactor": {"lr": 1e-2},
+    "muon": {"lr": 1e-2},
 }
 
 
-def solo_run(task, seed: int, alpha: float, optimizer: str, hyper: dict, steps: int):
-    """The textbook loop: nn.Sequential, loss = alpha * MSE, backward, step."""
-    sizes = task.layer_sizes
+def solo_model(task, seed: int) -> nn.Sequential:
+    """One replica as nn.Linear layers with the stacked model's initialization."""
     layers: list[nn.Module] = []
-    init = init_mlp(sizes, seed)
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+    init = init_mlp(task.layer_sizes, seed)
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(task.layer_sizes)):
         linear = nn.Linear(fan_in, fan_out, dtype=torch.float64)
         with torch.no_grad():
             linear.weight.copy_(init[2 * i].T)
             linear.bias.copy_(init[2 * i + 1][0])
         layers += [linear, nn.Tanh()]
-    model = nn.Sequential(*layers[:-1])
-    opt = make_optimizer(optimizer, model.parameters(), hyper)
+    return nn.Sequential(*layers[:-1])
+
+
+def solo_optimizers(optimizer: str, model: nn.Sequential, hyper: dict) -> list:
+    """The textbook optimizers of one replica (Muon: hidden weight matrices, AdamW: the
+    biases and the output layer)."""
+    if optimizer != "muon":
+        return [make_optimizer(optimizer, model.parameters(), hyper)]
+    linears = [layer for layer in model if isinstance(layer, nn.Linear)]
+    hidden = [layer.weight for layer in linears[:-1]]
+    rest = [p for p in model.parameters() if all(p is not w for w in hidden)]
+    muon = torch.optim.Muon(hidden, **hyper)
+    adamw = torch.optim.AdamW(rest, lr=hyper["lr"], weight_decay=muon.defaults["weight_decay"])
+    return [muon, adamw]
+
+
+def solo_run(task, seed: int, alpha: float, optimizer: str, hyper: dict, steps: int):
+    """The textbook loop: nn.Sequential, loss = alpha * MSE, backward, step."""
+    model = solo_model(task, seed)
+    opts = solo_optimizers(optimizer, model, hyper)
+
+    def objective() -> torch.Tensor:
+        pred = model(task.x_train).squeeze(-1) * task.output_scale
+        return ((pred - task.y_train) ** 2).mean()
+
+    def closure() -> torch.Tensor:
+        model.zero_grad()
+        loss = alpha * objective()
+        loss.backward()
+        return loss
+
     losses = []
     for step in range(steps + 1):
-        opt.zero_grad()
-        pred = model(task.x_train).squeeze(-1) * task.output_scale
-        loss = ((pred - task.y_train) ** 2).mean()
-        losses.append(loss.item())
+        with torch.no_grad():
+            losses.append(objective().item())
         if step < steps:
-            (alpha * loss).backward()
-            opt.step()
+            if optimizer == "lbfgs":
+                opts[0].step(closure)
+                continue
+            closure()
+            for opt in opts:
+                opt.step()
     flat = [
         p.detach()
         for layer in model
@@ -54,17 +106,18 @@ def solo_run(task, seed: int, alpha: float, optimizer: str, hyper: dict, steps: 
 
 @pytest.mark.parametrize("optimizer", sorted(HYPER))
 def test_stacked_replicas_equal_solo_runs(tiny_task, optimizer):
+    """Every optimizer of the grid: each stacked replica is the lone textbook run."""
     seeds = [0, 1, 0, 1, 2]
     alphas = [1.0, 1.0, 1e3, 1e-2, 37.5]
     history = train_stacked(tiny_task, seeds, alphas, optimizer, HYPER[optimizer], STEPS)
     for r, (seed, alpha) in enumerate(zip(seeds, alphas, strict=True)):
         losses, params = solo_run(tiny_task, seed, alpha, optimizer, HYPER[optimizer], STEPS)
-        np.testing.assert_allclose(history.columns["train_loss"][:, r], losses, rtol=1e-11)
+        np.testing.assert_allclose(history.columns["train_loss"][:, r], losses, rtol=1e-10)
         for stacked, solo in zip(history.params, params, strict=True):
-            np.testing.assert_allclose(stacked[r].numpy(), solo.numpy(), rtol=1e-10, atol=1e-14)
-    # the replicas really trained differently: alpha matters for these settings
-    final = history.columns["train_loss"][-1]
-    assert abs(final[2] - final[0]) > 1e-3 * abs(final[0])
+            np.testing.assert_allclose(stacked[r].numpy(), solo.numpy(), rtol=1e-9, atol=1e-13)
+    # the comparison means something: the reference replica's loss moved
+    first, final = history.columns["train_loss"][0, 0], history.columns["train_loss"][-1, 0]
+    assert abs(final - first) > 1e-3 * first, optimizer
 
 
 def test_divergent_replica_is_frozen_and_others_unaffected(tiny_task):
@@ -93,10 +146,11 @@ def test_mismatched_replica_lists_are_rejected(tiny_task):
         train_stacked(tiny_task, [0, 1], [1.0], "adam", HYPER["adam"], 1)
 
 
-def test_interrupted_run_resumes_to_the_same_result(tiny_task, tmp_path, monkeypatch):
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs", "muon"])
+def test_interrupted_run_resumes_to_the_same_result(tiny_task, tmp_path, monkeypatch, optimizer):
     import lossscale.train.engine as engine
 
-    args = (tiny_task, [0, 1, 0], [1.0, 1.0, 1e3], "adam", HYPER["adam"], 20)
+    args = (tiny_task, [0, 1, 0], [1.0, 1.0, 1e3], optimizer, HYPER[optimizer], 20)
     ckpt = tmp_path / "cell.pt"
     whole = train_stacked(*args)
     saves = []
@@ -129,3 +183,10 @@ def test_checkpoint_of_another_configuration_is_ignored(tiny_task, tmp_path):
     np.testing.assert_array_equal(
         fresh.columns["train_loss"], train_stacked(*args).columns["train_loss"]
     )
+
+
+def test_allocator_keeps_freed_memory_on_glibc():
+    """Training jobs ask glibc to reuse freed activations (this machine's libc is glibc)."""
+    from lossscale.device import keep_freed_memory
+
+    assert keep_freed_memory() is True

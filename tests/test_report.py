@@ -1,4 +1,5 @@
-"""Tests of the report stage on small synthetic result files."""
+"""Tests of the report stage on small synthetic result files, and of its inputs: the
+statistics, the main slice of the grid and the figure."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 import pytest
+import yaml
 
+from lossscale import grid
 from lossscale.config import load_schema, validate_config
+from lossscale.figures.alpha_sweep import plot_alpha_sweep
+from lossscale.figures.theme import save_figure, set_theme
 from lossscale.report import (
     LatexError,
+    blocks_rows_from_markdown,
     build_pdf,
     claims_rows_from_markdown,
     fmt_num,
@@ -22,55 +28,83 @@ from lossscale.report import (
     render,
     render_paper,
     results_rows_from_markdown,
+    tasks_rows_from_markdown,
     tex_escape,
     theory_rows_from_markdown,
     write_context,
 )
 from lossscale.report.bib import read_bib
 from lossscale.report.context import direction
-from lossscale.report.filters import md_escape, md_unescape, tex_num
+from lossscale.report.filters import (
+    fmt_alpha,
+    fmt_count,
+    md_escape,
+    md_unescape,
+    parse_alpha,
+    tex_alpha,
+    tex_num,
+)
+from lossscale.report.render import cited_keys
+from lossscale.stats import slices
+from lossscale.stats.load import FINAL_COLUMNS, read_final, read_histories
+from lossscale.stats.paired import compare_all
+from lossscale.tables import (
+    COMPARISON_COLUMNS,
+    OPTIMIZER_LABELS,
+    TRAIN_ID_COLUMNS,
+    TRAIN_RECORD_COLUMNS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "paper/templates"
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 NASTY = r"50%_{x} & $\input{...}$"
 FIGURES = ("final_loss_vs_alpha",)
 
 
 # --- synthetic inputs -------------------------------------------------------------------
 
+#: The synthetic grid: the asker's block (3 optimizers), a precision block and the
+#: asker's alternative (the learning rate scaled instead of the loss).
+BLOCKS = {
+    "main": {"tasks": ["diabetes"], "optimizers": ["sgd", "adam", "nadam"], "alphas": [1, 10, 1e5]},
+    "precision": {
+        "tasks": ["diabetes"],
+        "optimizers": ["adam"],
+        "precisions": ["float64", "float32"],
+        "alphas": [1, 1e5],
+    },
+    "asker": {
+        "tasks": ["diabetes"],
+        "optimizers": ["nadam"],
+        "alphas": [1, 1e5],
+        "compensations": ["none", "lr_instead"],
+    },
+}
+
+
+def make_config(blocks: dict, **tasks) -> dict:
+    """The schema's defaults, validated like the workflow does, with ``blocks``."""
+    schema = load_schema(SCHEMA)
+    raw = {"train": {"seeds": 3, "blocks": blocks}}
+    if tasks:
+        raw["tasks"] = tasks
+    return validate_config(raw, schema)
+
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    """The schema's defaults, validated like the workflow does, with a small grid."""
-    schema = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
-    return validate_config(
-        {"train": {"alphas": [1, 10, 1e5], "seeds": 3, "optimizers": ["sgd", "adam", "nadam"]}},
-        schema,
-    )
+    return make_config(BLOCKS)
 
 
-def comparisons_frame() -> pd.DataFrame:
-    """Test and train rows for three optimizers at alpha = 1, 10, 1e5 (with NaNs)."""
+def _rows(cell: dict, values: dict) -> list[dict]:
+    """Test and train rows of one cell; ``values``: alpha -> (mean, effect, lo, hi, div)."""
     rows = []
-    # (optimizer, alpha) -> (mean, effect, ci_low, ci_high, n_diverged)
-    cells = {
-        ("sgd", 1.0): (0.52, 0.0, 0.0, 0.0, 0),
-        ("sgd", 10.0): (0.61234, 0.0923, -0.01, 0.2, 0),
-        ("sgd", 1e5): (math.nan, math.nan, math.nan, math.nan, 3),
-        ("adam", 1.0): (0.93, 0.0, 0.0, 0.0, 0),
-        ("adam", 10.0): (0.93, 0.0, 0.0, 0.0, 0),
-        ("adam", 1e5): (0.000123456, -0.9298765, -0.95, -0.91, 0),
-        ("nadam", 1.0): (0.9, 0.0, 0.0, 0.0, 0),
-        ("nadam", 10.0): (0.8, -0.1, -0.3, 0.05, 0),
-        ("nadam", 1e5): (12345.6, 12344.7, 1.5e3, 2.5e4, 1),
-    }
-    for (opt, alpha), (mean, effect, lo, hi, div) in cells.items():
+    for alpha, (mean, effect, lo, hi, div) in values.items():
         for quantity, shift in (("test", 0.0), ("train", -0.01)):
             rows.append(
                 {
-                    "task": "diabetes",
-                    "optimizer": opt,
-                    "precision": "float32",
+                    **cell,
                     "quantity": quantity,
                     "alpha": alpha,
                     "n_seeds": 3,
@@ -84,7 +118,47 @@ def comparisons_frame() -> pd.DataFrame:
                     "confidence": 0.95,
                 }
             )
-    return pd.DataFrame(rows)
+    return rows
+
+
+MAIN = {"task": "diabetes", "precision": "float32", "regularization": "none"}
+MAIN |= {"compensation": "none", "weight_decay": 0.0}
+
+
+def comparisons_frame() -> pd.DataFrame:
+    """Comparisons of the synthetic grid (with NaNs), cells in the order compare_all
+    writes them (sorted by name), so the context must reorder them by the config."""
+    nan = math.nan
+    cells = {
+        ("adam", "float32", "none"): {
+            1.0: (0.93, 0.0, 0.0, 0.0, 0),
+            10.0: (0.93, 0.0, 0.0, 0.0, 0),
+            1e5: (0.000123456, -0.9298765, -0.95, -0.91, 0),
+        },
+        ("adam", "float64", "none"): {
+            1.0: (0.9, 0.0, 0.0, 0.0, 0),
+            1e5: (0.5, -0.4, -0.5, -0.3, 0),
+        },
+        ("nadam", "float32", "lr_instead"): {
+            1.0: (0.9, 0.0, 0.0, 0.0, 0),
+            1e5: (nan, nan, nan, nan, 3),
+        },
+        ("nadam", "float32", "none"): {
+            1.0: (0.9, 0.0, 0.0, 0.0, 0),
+            10.0: (0.8, -0.1, -0.3, 0.05, 0),
+            1e5: (12345.6, 12344.7, 1.5e3, 2.5e4, 1),
+        },
+        ("sgd", "float32", "none"): {
+            1.0: (0.52, 0.0, 0.0, 0.0, 0),
+            10.0: (0.61234, 0.0923, -0.01, 0.2, 0),
+            1e5: (nan, nan, nan, nan, 3),
+        },
+    }
+    rows = []
+    for (opt, precision, comp), values in cells.items():
+        cell = {**MAIN, "optimizer": opt, "precision": precision, "compensation": comp}
+        rows += _rows(cell, values)
+    return pd.DataFrame(rows)[list(COMPARISON_COLUMNS)]
 
 
 def claims_frame() -> pd.DataFrame:
@@ -212,6 +286,38 @@ def test_md_escape_roundtrip() -> None:
         assert md_unescape(md_escape(text)) == text
 
 
+def test_integers_below_1e4_print_exactly() -> None:
+    assert fmt_num(1575) == "1575" and fmt_num(9999) == "9999"
+    assert fmt_num(12105) == "1.21e4"  # a count that large goes through fmt_count
+    assert fmt_count(12105) == "12,105" and fmt_count(7) == "7"
+    with pytest.raises(TypeError):
+        fmt_count(1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("alpha", "text"),
+    [
+        (1024.0, "2^10"),
+        (2.0**-20, "2^-20"),
+        (2.0**20, "2^20"),
+        (1e5, "1e5"),
+        (1.0, "1"),
+        (2.0, "2"),
+        (0.5, "0.5"),
+        (1e-8, "1e-8"),
+        (math.nan, "n/a"),
+    ],
+)
+def test_powers_of_two_print_exactly(alpha: float, text: str) -> None:
+    assert fmt_alpha(alpha) == text
+    back = parse_alpha(text)
+    assert math.isnan(back) if math.isnan(alpha) else back == pytest.approx(alpha, rel=5e-3)
+
+
+def test_tex_alpha() -> None:
+    assert tex_alpha(1024.0) == "$2^{10}$" and tex_alpha(1e5) == "$10^{5}$"
+
+
 # --- context ----------------------------------------------------------------------------
 
 
@@ -230,7 +336,7 @@ def test_direction(effect, low, high, expected) -> None:
     assert direction(effect, low, high) == expected
 
 
-def test_context_content(context: dict, config: dict) -> None:
+def test_context_content(context: dict) -> None:
     assert set(context) == {
         "study",
         "optimizers",
@@ -239,27 +345,90 @@ def test_context_content(context: dict, config: dict) -> None:
         "claim_list",
         "derivations",
         "ledger_counts",
-        "comparisons",
         "results",
         "findings",
+        "blocks",
+        "asker",
+        "focal",
         "summary",
         "figures",
         "provenance",
     }
+    # findings: the main slice only (float32, no regularization, no compensation), one
+    # per optimizer, in config order although the CSV lists adam first
     assert [f["optimizer"] for f in context["findings"]] == ["sgd", "adam", "nadam"]
+    assert {(f["precision"], f["compensation"]) for f in context["findings"]} == {
+        ("float32", "none")
+    }
     sgd, adam, nadam = context["findings"]
     assert sgd["test"]["direction"] == "undetermined" and sgd["best"]["alpha"] == 1.0
     assert adam["test"]["direction"] == "lower" and adam["lower_alphas"] == [1e5]
     assert nadam["test"]["direction"] == "higher" and nadam["diverged_alphas"] == [1e5]
     assert context["summary"]["invariant_by_direction"]["lower"] == ["Adam"]
+    assert context["summary"]["by_direction"]["undetermined"] == ["SGD"]
     assert context["summary"]["contradicted_claims"] == [NASTY]
-    assert context["study"]["alphas"] == [1.0, 10.0, 1e5]
     assert context["study"]["confidence_percent"] == pytest.approx(95)
     prov = context["provenance"]
     assert prov["config_hash"] == "abc123" and prov["commit"] == "unknown"
     assert {"torch", "snakemake", "numpy", "pandas", "scipy", "jinja2"} <= set(prov["versions"])
     # NaN becomes null, so the JSON is standard
-    assert context["results"][2]["mean"] is None
+    assert context["results"][1]["mean"] is None
+
+
+def test_context_reads_the_grid_from_the_config(context: dict, config: dict) -> None:
+    study = context["study"]
+    assert {k: study["main"][k] for k in ("block", "task", "precision")} == {
+        "block": "main",
+        "task": "diabetes",
+        "precision": "float32",
+    }
+    assert study["main"]["alphas"] == [1.0, 10.0, 1e5]
+    assert study["alphas"] == [1.0, 10.0, 1e5]
+    sizes = {row["block"]: row for row in grid.summary(config)}
+    assert [b["name"] for b in study["blocks"]] == list(BLOCKS)
+    for block in study["blocks"]:
+        size = sizes[block["name"]]
+        assert (block["jobs"], block["replicas"]) == (size["jobs"], size["replicas"])
+        assert block["replica_steps"] == size["replica_steps"]
+    assert (
+        study["grid"]["replicas"]
+        == sizes["grid"]["replicas"]
+        < sum(b["replicas"] for b in study["blocks"])
+    ), "runs that several blocks name train once"
+    assert study["precisions"] == ["float32", "float64"]
+    assert study["compensations"] == ["none", "lr_instead"]
+    assert [t["name"] for t in study["tasks"]] == ["diabetes"]
+    assert study["tasks"][0]["kind"] == "diabetes" and study["tasks"][0]["target_scale"] == 1e-5
+    # every optimizer of the grid, with its citation where refs.bib has one
+    assert [o["name"] for o in context["optimizers"]] == ["sgd", "adam", "nadam"]
+    assert [o["cite"] for o in context["optimizers"]] == [None, "kingma2015adam", "dozat2016nadam"]
+
+
+def test_results_are_the_main_slice_at_a_few_alphas(context: dict) -> None:
+    """Table 4: the asker's task at the main settings, every optimizer, alpha = 1 and the
+    largest alpha (10 is in the grid but not among the table's alphas)."""
+    assert context["study"]["main"]["table_alphas"] == [1.0, 1e5]
+    shown = [(r["label"], r["alpha"]) for r in context["results"]]
+    assert shown == [(label, a) for label in ("SGD", "Adam", "NAdam") for a in (1.0, 1e5)]
+    assert all(r["quantity"] == "test" and r["precision"] == "float32" for r in context["results"])
+    assert all(r["compensation"] == "none" for r in context["results"])
+
+
+def test_block_findings_compare_each_setting(context: dict) -> None:
+    blocks = {b["name"]: b for b in context["blocks"]}
+    assert blocks["main"]["settings"] == [], "the main setting is the answer's, not repeated"
+    precision = blocks["precision"]
+    assert precision["alpha"] == 1e5 and precision["varies"]["precision"]
+    by_precision = {s["precision"]: s for s in precision["settings"]}
+    assert by_precision["float64"]["lower"] == ["Adam"]
+    assert by_precision["float32"]["lower"] == ["Adam"]
+    asker = {s["compensation"]: s for s in blocks["asker"]["settings"]}
+    assert asker["lr_instead"]["undetermined"] == ["NAdam"]
+    assert asker["none"]["higher"] == ["NAdam"]
+    [alternative] = context["asker"]
+    assert alternative["lr"]["direction"] == "undetermined" and alternative["lr"]["n_diverged"] == 3
+    assert alternative["loss"]["direction"] == "higher"
+    assert context["focal"] is None, "the synthetic grid trains no focal-loss task"
 
 
 def test_context_rejects_missing_columns(inputs: dict, config: dict, tmp_path: Path) -> None:
@@ -278,7 +447,7 @@ def test_render_writes_everything(paper: Path) -> None:
         assert (paper / name).is_file(), name
     tex = (paper / "paper.tex").read_text()
     assert tex.startswith(r"\pdfinfoomitdate=1 \pdftrailerid{} \pdfsuppressptexinfo=-1")
-    assert r"\includegraphics[width=0.8\linewidth]{figures/final_loss_vs_alpha.pdf}" in tex
+    assert "keepaspectratio]{figures/final_loss_vs_alpha.pdf}" in tex
     assert "[sweep]: figures/final_loss_vs_alpha.png" in (paper / "paper.md").read_text()
 
 
@@ -293,23 +462,47 @@ def test_nasty_label_is_escaped_in_both_formats(paper: Path) -> None:
 
 
 def test_markdown_table_matches_comparisons(paper: Path, inputs: dict) -> None:
-    """The e2e check: the results table, parsed back, equals comparisons.csv via fmt_num."""
+    """The e2e check: the results table, parsed back, equals the main slice of
+    comparisons.csv at the table's alphas, via fmt_num."""
     table = results_rows_from_markdown((paper / "paper.md").read_text())
     csv = pd.read_csv(inputs["comparisons"])
-    csv = csv[csv["quantity"] == "test"]
+    main = (csv["quantity"] == "test") & csv["alpha"].isin([1.0, 1e5])
+    for key, value in MAIN.items():
+        main &= csv[key] == value
+    csv = csv[main].copy()
+    order = {"sgd": 0, "adam": 1, "nadam": 2}  # config order
+    csv = csv.sort_values(
+        ["optimizer", "alpha"], key=lambda c: c.map(order) if c.name == "optimizer" else c
+    )
     expected = [
         {
-            "task": r.task,
-            "optimizer": r.optimizer,
-            "precision": r.precision,
+            "optimizer": OPTIMIZER_LABELS[r.optimizer],
+            "alpha": fmt_alpha(r.alpha),
             **{
                 k: fmt_num(getattr(r, k))
-                for k in ("alpha", "n_seeds", "n_diverged", "mean", "effect", "ci_low", "ci_high")
+                for k in ("n_seeds", "n_diverged", "mean", "effect", "ci_low", "ci_high")
             },
         }
         for r in csv.itertuples()
     ]
-    assert table == expected
+    assert table == expected and len(table) == 6
+
+
+def test_markdown_blocks_and_tasks_tables_match_the_grid(paper: Path, config: dict) -> None:
+    md = (paper / "paper.md").read_text()
+    blocks = blocks_rows_from_markdown(md)
+    sizes = grid.summary(config)
+    assert [r["block"] for r in blocks] == [r["block"] for r in sizes]
+    for shown, size in zip(blocks, sizes, strict=True):
+        for key in ("jobs", "replicas", "replica_steps"):
+            assert shown[key] == fmt_count(size[key]), (key, shown)
+    assert blocks[1]["precisions"] == "float64, float32"
+    assert blocks[2]["compensations"] == "none, lr_instead"
+    assert blocks[0]["optimizers"] == "SGD, Adam, NAdam" and blocks[0]["n_alphas"] == "3"
+    tasks = tasks_rows_from_markdown(md)
+    assert [(t["task"], t["kind"], t["loss"], t["target_scale"]) for t in tasks] == [
+        ("diabetes", "diabetes", "MSE", "1e-5")
+    ]
 
 
 def test_markdown_claims_table_matches_claims(paper: Path, inputs: dict) -> None:
@@ -327,6 +520,7 @@ def test_markdown_theory_table_has_one_row_per_subject(paper: Path, inputs: dict
     assert [r["subject"] for r in table] == list(dict.fromkeys(csv["optimizer"]))
     sgd = table[0]
     assert sgd["transforms"] == "lr*alpha" and sgd["float64"] == fmt_num(3.2e-16)
+    assert table[2]["float64"] == "fails (0.37)", "parentheses next to a tag survive"
 
 
 def test_rendering_is_deterministic(context: dict) -> None:
@@ -356,6 +550,9 @@ def test_finding_sentence_follows_the_data(context: dict) -> None:
     answer = _answer(context)
     assert "The interval lies below zero: scaling the loss lowered the test error." in answer
     assert "the data disagree with it" in answer
+    assert (
+        "the final test error was detectably lower for Adam; detectably higher for NAdam;" in answer
+    )
     flipped = json.loads(json.dumps(context))
     for f in flipped["findings"]:  # Adam's effect at the largest alpha: now CI contains zero
         if f["optimizer"] == "adam":
@@ -369,6 +566,23 @@ def test_finding_sentence_follows_the_data(context: dict) -> None:
     assert "higher for NAdam" in answer
 
 
+def test_asker_alternative_and_blocks_follow_the_data(context: dict) -> None:
+    answer = _answer(context)
+    assert "the learning rate multiplied by 1e5,\nno comparison was possible, as 3 of 3" in answer
+    md = render("md", context, TEMPLATES)
+    blocks = md.split("### Blocks of the grid", 1)[1].split("## Answer", 1)[0]
+    assert "In float64 precision, the test metric was detectably lower for Adam." in blocks
+    assert "With compensation `lr_instead`, the test metric was not comparable" in blocks
+    assert "Block `main`" not in blocks, "a block with nothing beyond the answer says nothing"
+    flipped = json.loads(json.dumps(context))
+    precision = next(b for b in flipped["blocks"] if b["name"] == "precision")
+    float64 = next(s for s in precision["settings"] if s["precision"] == "float64")
+    float64["clauses"] = [{"direction": "higher", "labels": ["Adam"]}]
+    md = render("md", flipped, TEMPLATES)
+    assert "In float64 precision, the test metric was detectably higher for Adam." in md
+    assert "this configuration trains no focal-loss task" in answer
+
+
 def test_shared_partials_need_no_escaping() -> None:
     """Literal prose in partials is valid LaTeX and Markdown as it stands."""
     tag = re.compile(r"\(\(\(.*?\)\)\)|\(\(\*.*?\*\)\)|\(\(=.*?=\)\)", re.S)
@@ -379,12 +593,36 @@ def test_shared_partials_need_no_escaping() -> None:
         assert text.isascii(), path.name
 
 
-def test_every_reference_is_cited(paper: Path) -> None:
+def test_reference_lists_show_the_cited_entries(paper: Path) -> None:
     tex = (paper / "paper.tex").read_text()
     cited = {k for group in re.findall(r"\\cite[tp]\{([^}]*)\}", tex) for k in group.split(",")}
-    assert cited == set(read_bib(TEMPLATES / "refs.bib"))
+    bib = read_bib(TEMPLATES / "refs.bib")
+    assert cited < set(bib), "the synthetic grid has three optimizers: not every paper"
     md = (paper / "paper.md").read_text()
-    assert md.count("\n- ") >= len(cited)
+    references = md.split("## References", 1)[1].split("\n## ", 1)[0]
+    assert references.count("\n- ") == len(cited)
+    assert "Loshchilov" not in references and "Kingma" in references
+
+
+def test_default_config_cites_every_reference(inputs: dict, tmp_path: Path) -> None:
+    """refs.bib holds no entry that the default study leaves uncited."""
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    write_context(
+        inputs["claims"],
+        inputs["comparisons"],
+        validate_config(default, load_schema(SCHEMA)),
+        "h",
+        FIGURES,
+        tmp_path / "context.json",
+    )
+    context = json.loads((tmp_path / "context.json").read_text())
+    assert len(context["optimizers"]) == len(OPTIMIZER_LABELS) == 16
+    assert set(cited_keys("tex", context, TEMPLATES)) == set(read_bib(TEMPLATES / "refs.bib"))
+    # a focal-loss task in the grid, but no comparisons of it in the synthetic CSV
+    assert context["focal"] == {"focal": [], "cross_entropy": []}
+    md = render("md", context, TEMPLATES)
+    assert "focal loss (Lin et al., 2017)" in md
+    assert "trains no focal-loss task" not in md
 
 
 def test_render_without_result_rows(inputs: dict, config: dict, tmp_path: Path) -> None:
@@ -450,3 +688,144 @@ def test_build_pdf(paper: Path, tmp_path: Path) -> None:
     with pytest.raises(LatexError, match="Undefined control sequence"):
         build_pdf(build / "paper.tex")
     assert not pdf.exists()
+
+
+# --- the report's inputs: statistics, the main slice and the figure ----------------------
+# (pure functions on small synthetic training tables; the smoke workflow runs them for real)
+
+
+def history_frame(steps=(0, 5, 10, 15, 20)) -> pd.DataFrame:
+    """A job's training table: regularizations none and coupled, alphas 1 and 2^10,
+    three seeds, steps recorded every 5. The final metric is 1 + seed/10, lowered by 0.5
+    at alpha = 2^10 with coupled decay; step 15 carries a decoy value. Seed 2 of
+    (coupled, 2^10) diverges."""
+    rows = []
+    for reg, decay in (("none", 0.0), ("coupled", 0.01)):
+        for alpha in (1.0, 1024.0):
+            for seed in range(3):
+                for step in steps:
+                    final = 1 + seed / 10 - (0.5 if (reg, alpha) == ("coupled", 1024.0) else 0)
+                    value = final if step == steps[-1] else 100.0 + step
+                    diverged = (reg, alpha, seed) == ("coupled", 1024.0, 2) and step >= 10
+                    rows.append(
+                        {
+                            "task": "diabetes",
+                            "optimizer": "adam",
+                            "precision": "float32",
+                            "regularization": reg,
+                            "compensation": "none",
+                            "weight_decay": decay,
+                            "alpha": alpha,
+                            "seed": seed,
+                            "step": step,
+                            **{c: value for c in TRAIN_RECORD_COLUMNS if c != "diverged"},
+                            "diverged": diverged,
+                        }
+                    )
+    frame = pd.DataFrame(rows)
+    for c in ("train_metric", "test_metric"):
+        frame.loc[frame["diverged"], c] = math.nan
+    return frame[[*TRAIN_ID_COLUMNS, *TRAIN_RECORD_COLUMNS]]
+
+
+def test_compare_all_pairs_each_cell_at_the_last_recorded_step() -> None:
+    table = compare_all(history_frame(), confidence=0.95, resamples=200, seed=0)
+    assert list(table.columns) == list(COMPARISON_COLUMNS)
+    # one row per cell (regularization none / coupled) x quantity x alpha
+    assert len(table) == 2 * 2 * 2
+    test = table[table["quantity"] == "test"].set_index(["regularization", "alpha"])
+    none, coupled = test.loc[("none", 1024.0)], test.loc[("coupled", 1024.0)]
+    assert none["effect"] == 0 and none["n_diverged"] == 0 and none["weight_decay"] == 0.0
+    # the final step (20), not the decoy at 15; the diverged seed counted, not paired
+    assert coupled["effect"] == pytest.approx(-0.5) and coupled["n_diverged"] == 1
+    assert (coupled["n_seeds"], coupled["n_pairs"]) == (3, 2)
+    assert coupled["mean"] == pytest.approx(0.55) and coupled["weight_decay"] == 0.01
+    assert coupled["ci_low"] == pytest.approx(-0.5) == coupled["ci_high"]
+    again = compare_all(history_frame(), confidence=0.95, resamples=200, seed=0)
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_read_final_reads_only_the_final_rows_and_needed_columns(tmp_path: Path) -> None:
+    history = history_frame(steps=(0, 7, 14, 20))  # the last step is not a multiple of 7
+    paths = []
+    for reg, part in history.groupby("regularization", sort=False):
+        paths.append(tmp_path / f"{reg}.parquet")
+        part.to_parquet(paths[-1])
+    final = read_final(paths)
+    assert set(final.columns) == set(FINAL_COLUMNS)
+    assert len(final) == 12 and set(final["step"]) == {20}
+    pd.testing.assert_frame_equal(
+        compare_all(final, 0.95, 200, 0), compare_all(read_histories(paths), 0.95, 200, 0)
+    )
+
+
+def test_main_slice_of_the_default_and_other_grids() -> None:
+    default = validate_config(
+        yaml.safe_load((ROOT / "config.yaml").read_text()), load_schema(SCHEMA)
+    )
+    assert slices.main_slice(default) == {
+        "block": "main",
+        "task": "diabetes",
+        "precision": "float32",
+        "regularization": "none",
+        "compensation": "none",
+    }
+    orders = slices.grid_orders(default)
+    main = default["train"]["blocks"]["main"]["optimizers"]
+    assert orders["optimizer"][: len(main)] == main and len(set(orders["optimizer"])) == 16
+    assert orders["precision"][:2] == ["float32", "float64"]
+    other = make_config(
+        {
+            "first": {
+                "tasks": ["digits", "teacher_student"],
+                "optimizers": ["adam"],
+                "precisions": ["float64"],
+                "compensations": ["eps"],
+            }
+        }
+    )
+    assert slices.main_slice(other) == {
+        "block": "first",
+        "task": "digits",
+        "precision": "float64",
+        "regularization": "none",
+        "compensation": "eps",
+    }
+
+
+@pytest.mark.parametrize(
+    ("alphas", "shown"),
+    [
+        ([1e-8, 1e-7, 1e-4, 1, 10, 1e4, 1e5, 1e8, 2.0**20], [1e-8, 1e-4, 1, 1e4, 1e8]),
+        ([1e-2, 1, 2.0**10, 1e4, 2.0**20], [1, 1e4, 2.0**20]),
+        ([1, 1e5], [1, 1e5]),
+        ([1e-4, 1], [1e-4, 1]),
+        ([], []),
+    ],
+)
+def test_table_alphas(alphas: list[float], shown: list[float]) -> None:
+    assert slices.table_alphas(alphas) == shown
+
+
+def test_alpha_sweep_figure_has_a_panel_per_task_at_the_main_settings(tmp_path: Path) -> None:
+    set_theme()
+    history = history_frame()
+    digits = history.assign(task="digits", test_metric=history["test_metric"] / 10)
+    other = history.assign(task="teacher_student", precision="float64")  # not main settings
+    frame = pd.concat([history, digits, other], ignore_index=True)
+    tasks = {"diabetes": {"kind": "diabetes"}, "digits": {"kind": "digits", "objective": "focal"}}
+    fig = plot_alpha_sweep(frame, tasks, task_order=["digits", "diabetes"])
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert [ax.get_title() for ax in panels] == ["digits", "diabetes"]
+    assert panels[0].get_yscale() == "linear" and "error rate" in panels[0].get_ylabel()
+    assert panels[1].get_yscale() == "log" and "normalized MSE" in panels[1].get_ylabel()
+    # one line per optimizer: regularization none only (coupled is another setting)
+    [line] = [ln for ln in panels[1].get_lines() if len(set(ln.get_xdata())) > 1]
+    assert list(line.get_xdata()) == [1.0, 1024.0]
+    assert list(line.get_ydata()) == pytest.approx([1.1, 1.1])
+    save_figure(fig, tmp_path / "a.pdf", tmp_path / "a.png")
+    fig = plot_alpha_sweep(frame, tasks, task_order=["digits", "diabetes"])
+    save_figure(fig, tmp_path / "b.pdf", tmp_path / "b.png")
+    for ext in ("pdf", "png"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
+    assert b"CreationDate" not in (tmp_path / "a.pdf").read_bytes()

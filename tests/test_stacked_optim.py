@@ -515,8 +515,7 @@ def test_per_replica_optimizer_equals_solo_runs(name, hyper):
     steps = 5 if name == "lbfgs" else 10
     stacked = [p.clone().requires_grad_() for p in _mlp_params()]
     trained = split_for_muon(stacked)[0] if name == "muon" else stacked
-    opt = make_stacked_optimizer(name, trained, R, hyper)
-    assert isinstance(opt, PerReplicaOptimizer)
+    opt = PerReplicaOptimizer(name, trained, R, **hyper)
 
     def closure(r: int, params_r: list[torch.Tensor]) -> torch.Tensor:
         # the Muon case trains the first-layer weight only

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         return f"a value {bounds[kind]} {schema[kind]}"
     if kind == "contains":
         return f"a list containing {json.dumps(schema['contains'].get('const'))}"
+    if kind == "pattern":
+        return f"a name matching {schema['pattern']} (lower-case letters, digits, underscores)"
     if kind == "uniqueItems":
         return "a list without repeated items"
     return f"a value satisfying {kind}={json.dumps(schema.get(kind))}"
@@ -75,37 +78,71 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{_key_path(path)}: value {value} is not allowed; allowed: {_allowed(error)}"
 
 
-def _is_number_schema(schema: dict) -> bool:
-    return schema.get("type") == "number"
+def _resolve(schema: dict, instance: Any, root: dict) -> dict:
+    """``schema`` with its ``$ref`` followed and the ``then`` of every ``allOf`` branch
+    whose ``if`` matches ``instance`` merged in (how a task's kind picks its settings)."""
+    if "$ref" in schema:
+        target = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    for branch in schema.get("allOf", []):
+        condition = branch.get("if")
+        if condition and jsonschema.Draft202012Validator(condition).is_valid(instance):
+            schema = {**schema, **_resolve(branch["then"], instance, root)}
+    return schema
 
 
-def _coerce_numbers(instance: Any, schema: dict) -> Any:
-    """Turn strings such as ``"1e5"`` into floats where the schema expects a number.
+def _child(schema: dict, key: str) -> dict:
+    """The schema of ``key`` inside an object with ``schema``."""
+    extra = schema.get("additionalProperties")
+    return schema.get("properties", {}).get(key, extra if isinstance(extra, dict) else {})
+
+
+#: ``2^k`` (an exact power of two), accepted wherever a number is.
+_POWER_OF_TWO = re.compile(r"^\s*2\s*\^\s*([+-]?\d+)\s*$")
+
+
+def _as_number(text: str) -> float | str:
+    """``"1e5"`` or ``"2^-10"`` as a float; any other string unchanged."""
+    match = _POWER_OF_TWO.match(text)
+    if match:
+        return 2.0 ** int(match.group(1))
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _coerce_numbers(instance: Any, schema: dict, root: dict) -> Any:
+    """Turn strings such as ``"1e5"`` or ``"2^10"`` into floats where the schema expects a
+    number.
 
     YAML 1.1 (PyYAML, hence Snakemake) reads ``1e5`` as a string; it only reads
-    ``1.0e+5`` as a number. Users write the former, so accept it explicitly.
+    ``1.0e+5`` as a number. Users write the former, so accept it explicitly, and powers
+    of two as ``2^k`` (exact, and readable in an alpha grid).
     """
+    schema = _resolve(schema, instance, root)
     if isinstance(instance, dict):
-        props = schema.get("properties", {})
-        return {k: _coerce_numbers(v, props.get(k, {})) for k, v in instance.items()}
+        return {k: _coerce_numbers(v, _child(schema, k), root) for k, v in instance.items()}
     if isinstance(instance, list):
         items = schema.get("items", {})
-        return [_coerce_numbers(v, items) for v in instance]
-    if isinstance(instance, str) and _is_number_schema(schema):
-        try:
-            return float(instance)
-        except ValueError:
-            return instance
+        return [_coerce_numbers(v, items, root) for v in instance]
+    if isinstance(instance, str) and schema.get("type") == "number":
+        return _as_number(instance)
     return instance
 
 
-def _fill_defaults(instance: dict, schema: dict) -> None:
-    """Insert schema defaults for missing keys, recursively (objects only)."""
+def _fill_defaults(instance: dict, schema: dict, root: dict) -> None:
+    """Insert schema defaults for missing keys, recursively (objects only), also inside
+    the entries of a mapping whose values share one schema (tasks, blocks)."""
+    schema = _resolve(schema, instance, root)
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
-        if isinstance(instance.get(key), dict) and sub.get("type") == "object":
-            _fill_defaults(instance[key], sub)
+    for key, value in instance.items():
+        if isinstance(value, dict):
+            _fill_defaults(value, _child(schema, key), root)
 
 
 def validate_config(config: dict | None, schema: dict) -> dict:
@@ -115,13 +152,15 @@ def validate_config(config: dict | None, schema: dict) -> dict:
     """
     if config is not None and not isinstance(config, dict):
         raise ConfigError(f"config: expected a mapping of keys, got {type(config).__name__}")
-    instance = _coerce_numbers(copy.deepcopy(config or {}), schema)
+    instance = copy.deepcopy(config or {})
+    for _ in range(2):  # twice: defaults that are mappings get their own defaults filled
+        _fill_defaults(instance, schema, schema)
+    instance = _coerce_numbers(instance, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
     if errors:
         lines = "\n".join(f"  - {_describe(e)}" for e in errors)
         raise ConfigError(f"invalid configuration ({len(errors)} problem(s)):\n{lines}")
-    _fill_defaults(instance, schema)
     return instance
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 
 import torch
+
+#: glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -23,3 +28,24 @@ def make_deterministic(threads: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep freed memory for reuse instead of returning it to
+    the system (and faulting it in again) every training step.
+
+    A stacked step allocates and frees activations of a few MB each; by default glibc
+    serves them with fresh ``mmap`` calls or trims them from the heap, and the page faults
+    cost up to a fifth of a training job's time. Raising the mmap and trim thresholds
+    (to 32 MB and 1 GB) makes them reuse the heap. Returns whether the allocator is glibc's
+    (elsewhere this does nothing). Numerical results do not depend on it.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return False
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))

@@ -22,8 +22,13 @@ CLAIM_COLUMNS = (
 SYMBOLIC, TRAJECTORY, BITWISE = "symbolic", "float64 trajectory", "bitwise"
 CLAIM_METHODS = (SYMBOLIC, TRAJECTORY, BITWISE)
 
-CELL = ("task", "optimizer", "precision")
-TRAIN_ID_COLUMNS = (*CELL, "alpha", "seed", "step")
+#: A training job: one parquet file per (task, optimizer, precision).
+JOB = ("task", "optimizer", "precision")
+#: What makes a replica within its job (lossscale.train.variants.Replica's fields).
+REPLICA_COLUMNS = ("regularization", "compensation", "weight_decay", "alpha", "seed")
+#: A cell of the comparisons: every alpha x seed of one setting.
+CELL = (*JOB, "regularization", "compensation", "weight_decay")
+TRAIN_ID_COLUMNS = (*JOB, *REPLICA_COLUMNS, "step")
 TRAIN_RECORD_COLUMNS = (
     "train_loss",
     "test_loss",
@@ -65,4 +70,7 @@ OPTIMIZER_LABELS = {
     "rprop": "Rprop",
     "lion": "Lion",
     "signsgd": "signSGD",
+    "lbfgs": "L-BFGS",
+    "adafactor": "Adafactor",
+    "muon": "Muon",
 }

@@ -16,31 +16,35 @@ os.environ.update(
 ENV = str(ROOT / "environment.yml")
 
 from lossscale.config import ConfigError, config_hash, load_schema, validate_config
+from lossscale.grid import Job, expand as expand_grid, replica_dicts
 
 try:
     _validated = validate_config(
         config, load_schema(ROOT / "workflow/schemas/config.schema.yaml")
     )
+    config.clear()
+    config.update(_validated)
+    GRID = expand_grid(config)
 except ConfigError as err:
     sys.exit(f"lossscale: {err}")
-config.clear()
-config.update(_validated)
 CONFIG_HASH = config_hash(config)
 
 
 wildcard_constraints:
-    task="|".join(config["train"]["tasks"]),
-    optimizer="|".join(config["train"]["optimizers"]),
-    precision="|".join(config["train"]["precisions"]),
+    task="|".join(sorted({job.task for job in GRID})),
+    optimizer="|".join(sorted({job.optimizer for job in GRID})),
+    precision="|".join(sorted({job.precision for job in GRID})),
 
 
 def train_outputs():
-    """Every training cell's parquet file."""
-    return expand(
-        "results/train/{task}/{optimizer}/{precision}.parquet",
-        task=config["train"]["tasks"],
-        optimizer=config["train"]["optimizers"],
-        precision=config["train"]["precisions"],
+    """Every training job's parquet file."""
+    return [job.path for job in GRID]
+
+
+def job_replicas(wildcards):
+    """The replicas of the training job named by ``wildcards``."""
+    return replica_dicts(
+        GRID[Job(wildcards.task, wildcards.optimizer, wildcards.precision)]
     )
 
 

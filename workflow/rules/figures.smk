@@ -1,5 +1,7 @@
 # Figures: seaborn, PDF for LaTeX and PNG for Markdown.
 
+from lossscale.stats.slices import MAIN_SETTINGS, grid_orders, main_slice
+
 
 rule plot_alpha_sweep:
     input:
@@ -12,5 +14,9 @@ rule plot_alpha_sweep:
         "logs/plot_alpha_sweep.log",
     conda:
         ENV
+    params:
+        tasks=config["tasks"],
+        settings={axis: main_slice(config)[axis] for axis in MAIN_SETTINGS},
+        orders=grid_orders(config),
     script:
         "../scripts/plot_alpha_sweep.py"

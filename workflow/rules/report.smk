@@ -11,7 +11,14 @@ rule build_context:
         symbolic=rules.check_claims.output.symbolic,
         ledger=rules.check_claims.output.ledger,
         comparisons=rules.compare_alphas.output.comparisons,
-        code=package_code("report", "provenance.py", "io.py", "tables.py"),
+        code=package_code(
+            "report",
+            "stats/slices.py",
+            "grid.py",
+            "provenance.py",
+            "io.py",
+            "tables.py",
+        ),
     output:
         context="results/report/context.json",
     log:

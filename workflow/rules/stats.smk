@@ -1,10 +1,12 @@
-# Statistics: paired-by-seed comparisons of every alpha against alpha = 1.
+# Statistics: paired-by-seed comparisons of every alpha against alpha = 1, per cell
+# (task, optimizer, precision, regularization, compensation, weight decay), on the final
+# recorded step of every replica.
 
 
 rule compare_alphas:
     input:
         train=train_outputs(),
-        code=package_code("stats", "io.py", "tables.py"),
+        code=package_code("stats/load.py", "stats/paired.py", "io.py", "tables.py"),
     output:
         comparisons="results/stats/comparisons.csv",
     log:

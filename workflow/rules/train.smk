@@ -1,5 +1,6 @@
-# Training grid: one job per (task, optimizer, precision) cell; all alphas x seeds of a
-# cell train together as one stacked model.
+# Training grid: one job per (task, optimizer, precision); all its replicas (the
+# regularizations x compensations x alphas x seeds that the config's blocks ask for)
+# train together as one stacked model.
 
 
 rule train_cell:
@@ -22,9 +23,9 @@ rule train_cell:
     params:
         task_settings=lambda wc: config["tasks"][wc.task],
         hyper=lambda wc: config["optimizers"][wc.optimizer],
-        alphas=config["train"]["alphas"],
-        seeds=config["train"]["seeds"],
+        replicas=job_replicas,
         steps=config["train"]["steps"],
+        record_every=config["train"]["record_every"],
         device=config["device"],
         threads=config["threads"],
         config_hash=CONFIG_HASH,

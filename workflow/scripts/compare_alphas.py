@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from lossscale.io import setup_logging, write_csv
-from lossscale.stats.load import read_histories
+from lossscale.stats.load import read_final
 from lossscale.stats.paired import compare_all
 
 if TYPE_CHECKING:
@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 log = setup_logging(snakemake.log[0])
 p = snakemake.params
-table = compare_all(read_histories(snakemake.input.train), p.confidence, p.resamples, p.seed)
+final = read_final(snakemake.input.train)
+log.info("read the final rows of %d replicas", len(final))
+table = compare_all(final, p.confidence, p.resamples, p.seed)
 write_csv(table, snakemake.output.comparisons)
 log.info("wrote %d comparisons to %s", len(table), snakemake.output.comparisons)

@@ -1,5 +1,5 @@
 """Models whose parameters carry a leading replica dimension."""
 
-from lossscale.models.stacked_mlp import StackedMLP, init_mlp
+from lossscale.models.stacked_mlp import ACTIVATIONS, StackedMLP, activation_fn, forward, init_mlp
 
-__all__ = ["StackedMLP", "init_mlp"]
+__all__ = ["ACTIVATIONS", "StackedMLP", "activation_fn", "forward", "init_mlp"]

@@ -17,9 +17,20 @@ from lossscale.optim.signsgd import SignSGD
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
     "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
     "nadam": torch.optim.NAdam,
+    "radam": torch.optim.RAdam,
+    "adamax": torch.optim.Adamax,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+    "adadelta": torch.optim.Adadelta,
+    "asgd": torch.optim.ASGD,
+    "rprop": torch.optim.Rprop,
     "lion": Lion,
     "signsgd": SignSGD,
+    "lbfgs": torch.optim.LBFGS,
+    "adafactor": torch.optim.Adafactor,
+    "muon": torch.optim.Muon,
 }
 
 #: The package's optimizers by the names the claims ledger and the paper use.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
-from numbers import Real
+from numbers import Integral, Real
 
 NA = "n/a"
 
@@ -35,6 +35,8 @@ def fmt_num(x: float | int | None, digits: int = 3) -> str:
         return NA
     if isinstance(x, bool) or not isinstance(x, Real):
         raise TypeError(f"fmt_num expects a number, got {type(x).__name__}: {x!r}")
+    if isinstance(x, Integral) and abs(int(x)) < 10**4:
+        return str(int(x))
     value = float(x)
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
@@ -104,6 +106,40 @@ def md_unescape(text: str) -> str:
     return re.sub(r"\\([\\`*_\[\]<>|$#~])", r"\1", text)
 
 
+def fmt_count(n: int) -> str:
+    """An exact count with thousands separators: ``12,105``."""
+    if isinstance(n, bool) or not isinstance(n, Integral):
+        raise TypeError(f"fmt_count expects an integer, got {type(n).__name__}: {n!r}")
+    return f"{int(n):,}"
+
+
+def power_of_two(x: float | int | None) -> int | None:
+    """``k`` when ``x`` is 2^k and ``fmt_num`` cannot show it exactly (1024 prints as
+    1020), else None: such loss scales print as ``2^k``."""
+    if is_missing(x) or isinstance(x, bool) or not isinstance(x, Real) or x <= 0:
+        return None
+    mantissa, exponent = math.frexp(float(x))
+    if mantissa != 0.5 or float(fmt_num(x)) == float(x):
+        return None
+    return exponent - 1
+
+
+def fmt_alpha(x: float | int | None) -> str:
+    """A loss scale: ``2^10`` for a power of two that ``fmt_num`` would round, else
+    ``fmt_num``."""
+    k = power_of_two(x)
+    return fmt_num(x) if k is None else f"2^{k}"
+
+
+def parse_alpha(text: str) -> float:
+    """The loss scale ``fmt_alpha`` wrote (to 3 significant digits unless ``2^k``)."""
+    if text == NA:
+        return math.nan
+    if text.startswith("2^"):
+        return 2.0 ** int(text[2:])
+    return float(text)
+
+
 def tex_num(x: float | int | None, digits: int = 3) -> Safe:
     """``fmt_num`` typeset for LaTeX: math mode, ``1.2\\times10^{-5}``, "n/a" as text."""
     text = fmt_num(x, digits)
@@ -123,3 +159,14 @@ def tex_num(x: float | int | None, digits: int = 3) -> Safe:
 def md_num(x: float | int | None, digits: int = 3) -> Safe:
     """``fmt_num`` for Markdown: the same characters, nothing to escape."""
     return Safe(fmt_num(x, digits))
+
+
+def tex_alpha(x: float | int | None) -> Safe:
+    """``fmt_alpha`` typeset for LaTeX (``$2^{10}$``)."""
+    k = power_of_two(x)
+    return tex_num(x) if k is None else Safe(f"$2^{{{k}}}$")
+
+
+def md_alpha(x: float | int | None) -> Safe:
+    """``fmt_alpha`` for Markdown: the same characters."""
+    return Safe(fmt_alpha(x))

@@ -13,11 +13,10 @@ from lossscale.report.filters import NA, md_unescape
 _MARKER = re.compile(r"^<!--\s*table:\s*([\w-]+)\s*-->\s*$")
 _DELIMITER = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 
-#: Column order of the results table, as named in ``results/stats/comparisons.csv``.
+#: Column order of the results table, as named in ``results/stats/comparisons.csv``
+#: (one task and setting, named in the caption; the optimizer by its display label).
 RESULTS_KEYS = (
-    "task",
     "optimizer",
-    "precision",
     "alpha",
     "n_seeds",
     "n_diverged",
@@ -35,6 +34,30 @@ CLAIMS_KEYS = (
     "expected",
     "deviation",
     "counter_of",
+)
+#: Column order of the tasks table (Methods).
+TASKS_KEYS = (
+    "task",
+    "kind",
+    "loss",
+    "target_scale",
+    "hidden",
+    "activation",
+    "test_percent",
+    "metric",
+)
+#: Column order of the blocks table (Methods), as named by ``lossscale.grid.summary``.
+BLOCKS_KEYS = (
+    "block",
+    "tasks",
+    "optimizers",
+    "n_alphas",
+    "precisions",
+    "regularizations",
+    "compensations",
+    "jobs",
+    "replicas",
+    "replica_steps",
 )
 #: Column order of the theory table (one row per subject, see report.theory).
 THEORY_KEYS = ("subject", "transforms", "symbolic", "float64", "bitwise", "counter")
@@ -110,13 +133,24 @@ def results_rows_from_markdown(text: str) -> list[dict[str, str]]:
     """The results table, keyed like comparisons.csv (the CI column becomes ci_low/ci_high).
 
     Every value is the string ``fmt_num`` (or the CSV's text) gave, so an end-to-end test
-    compares it with ``fmt_num(csv_value)``; the rows are the ``quantity == "test"`` rows.
+    compares it with ``fmt_num(csv_value)``; the rows are the ``quantity == "test"`` rows
+    of the main slice (``lossscale.stats.slices``) at the table's alphas.
     """
     rows = []
     for row in _keyed(parse_markdown_table(text, "results"), RESULTS_KEYS, "results"):
         row["ci_low"], row["ci_high"] = _split_ci(row.pop("ci"))
         rows.append(row)
     return rows
+
+
+def tasks_rows_from_markdown(text: str) -> list[dict[str, str]]:
+    """The tasks table (Methods), one row per task."""
+    return _keyed(parse_markdown_table(text, "tasks"), TASKS_KEYS, "tasks")
+
+
+def blocks_rows_from_markdown(text: str) -> list[dict[str, str]]:
+    """The blocks table (Methods): one row per block, then the whole grid's row."""
+    return _keyed(parse_markdown_table(text, "blocks"), BLOCKS_KEYS, "blocks")
 
 
 def claims_rows_from_markdown(text: str) -> list[dict[str, str]]:

@@ -24,9 +24,12 @@ from lossscale.report.bib import BibEntry, read_bib, reference_text
 from lossscale.report.filters import (
     NA,
     Safe,
+    fmt_count,
     is_missing,
+    md_alpha,
     md_escape,
     md_num,
+    tex_alpha,
     tex_escape,
     tex_num,
 )
@@ -57,9 +60,11 @@ SYMBOLS: dict[str, tuple[str, str]] = {
 
 #: Cross-references: (LaTeX, Markdown); the Markdown numbers follow the template order.
 REFS: dict[str, tuple[str, str]] = {
-    "theory": (r"Table~\ref{tab:theory}", "Table 1"),
-    "results": (r"Table~\ref{tab:results}", "Table 2"),
-    "claims": (r"Table~\ref{tab:claims}", "Table 3"),
+    "tasks": (r"Table~\ref{tab:tasks}", "Table 1"),
+    "blocks": (r"Table~\ref{tab:blocks}", "Table 2"),
+    "theory": (r"Table~\ref{tab:theory}", "Table 3"),
+    "results": (r"Table~\ref{tab:results}", "Table 4"),
+    "claims": (r"Table~\ref{tab:claims}", "Table 5"),
     "sweep": (r"Figure~\ref{fig:sweep}", "Figure 1"),
     "derivations": (r"Appendix~\ref{app:derivations}", "Appendix B"),
     "notes": (r"Appendix~\ref{app:notes}", "Appendix C"),
@@ -75,6 +80,7 @@ class Format:
     name: str
     escape: Callable[[object], Safe]
     num: Callable[..., Safe]
+    alpha: Callable[..., Safe]
     math: Callable[[str, str], Safe]
     code: Callable[[object], Safe]
     display: Callable[[str], Safe]
@@ -115,6 +121,7 @@ TEX = Format(
     name="tex",
     escape=tex_escape,
     num=tex_num,
+    alpha=tex_alpha,
     math=lambda tex, text: Safe(f"${tex}$"),
     code=_tex_code,
     display=lambda tex: Safe(f"\\fiteq{{{tex}}}"),
@@ -126,6 +133,7 @@ MD = Format(
     name="md",
     escape=md_escape,
     num=md_num,
+    alpha=md_alpha,
     math=lambda tex, text: Safe(text),
     code=_md_code,
     display=lambda tex: Safe(f"$$\n{tex}\n$$"),
@@ -153,10 +161,15 @@ def _finalize(fmt: Format) -> Callable[[Any], Safe]:
 
 def _and_join(fmt: Format, items: Iterable[Any]) -> Safe:
     """``A``, ``A and B``, ``A, B and C``, each item escaped (or numbers formatted)."""
-    parts = [fmt.num(x) if isinstance(x, int | float) else fmt.escape(x) for x in items]
+    parts = [_text(fmt, x) for x in items]
     if len(parts) <= 1:
         return Safe("".join(parts))
     return Safe(", ".join(parts[:-1]) + " and " + parts[-1])
+
+
+def _text(fmt: Format, x: Any) -> Safe:
+    """A number formatted, anything else escaped (filter output passes unchanged)."""
+    return fmt.num(x) if isinstance(x, int | float) and not isinstance(x, bool) else fmt.escape(x)
 
 
 def _ci(fmt: Format, row: Mapping[str, Any]) -> Safe:
@@ -175,9 +188,18 @@ def _path(text: str) -> Safe:
 
 
 def make_environment(
-    fmt: Format, template_dir: str | Path, bib: Mapping[str, BibEntry]
+    fmt: Format,
+    template_dir: str | Path,
+    bib: Mapping[str, BibEntry],
+    cited: dict[str, None] | None = None,
 ) -> jinja2.Environment:
-    """A Jinja2 environment for ``fmt`` with StrictUndefined, the filters and globals."""
+    """A Jinja2 environment for ``fmt`` with StrictUndefined, the filters and globals.
+
+    Every citation is recorded in ``cited`` (keys in citation order); the global
+    ``references`` (the Markdown reference list) starts empty, ``render`` fills it with
+    the cited entries.
+    """
+    cited = {} if cited is None else cited
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
         undefined=jinja2.StrictUndefined,
@@ -198,11 +220,15 @@ def make_environment(
         unknown = [k for k in keys if k not in bib]
         if unknown:
             raise KeyError(f"citation key(s) {unknown} not in {BIB_NAME}")
+        cited.update(dict.fromkeys(keys))
         return fmt.cite([bib[k] for k in keys], textual)
 
     env.filters.update(
         num=fmt.num,
         nums=lambda xs: Safe(", ".join(fmt.num(x) for x in xs)),
+        alpha=fmt.alpha,
+        alphas=lambda xs: Safe(", ".join(fmt.alpha(x) for x in xs)),
+        count=lambda n: Safe(fmt_count(n)),
         esc=fmt.escape,
         tex_escape=tex_escape,
         md_escape=md_escape,
@@ -210,6 +236,8 @@ def make_environment(
         emph=fmt.emph,
         quoted=fmt.quote,
         and_join=lambda xs: _and_join(fmt, xs),
+        # "(" right before a ((( tag would open the tag early: wrap in parentheses here
+        paren=lambda x: Safe(f"({_text(fmt, x)})"),
         ci=lambda row: _ci(fmt, row),
         path=_path,
         display=fmt.display,
@@ -223,7 +251,7 @@ def make_environment(
         ref={k: Safe(tex if fmt is TEX else md) for k, (tex, md) in REFS.items()},
         citet=lambda *keys: cite(keys, True),
         citep=lambda *keys: cite(keys, False),
-        references=[reference_text(e) for e in sorted(bib.values(), key=_ref_order)],
+        references=[],
     )
     return env
 
@@ -238,12 +266,34 @@ def render(
     template_dir: str | Path,
     bib: Mapping[str, BibEntry] | None = None,
 ) -> str:
-    """Render ``paper.<fmt_name>.j2`` from ``context``."""
+    """Render ``paper.<fmt_name>.j2`` from ``context``.
+
+    Two passes: the first records which entries of ``refs.bib`` the text cites, the
+    second renders with ``references`` holding exactly those (BibTeX lists only cited
+    entries too, so both formats show the same reference list).
+    """
     fmt = {"tex": TEX, "md": MD}[fmt_name]
     template_dir = Path(template_dir)
     bib = read_bib(template_dir / BIB_NAME) if bib is None else bib
-    env = make_environment(fmt, template_dir, bib)
-    return env.get_template(f"paper.{fmt_name}.j2").render(**context)
+    cited: dict[str, None] = {}
+    env = make_environment(fmt, template_dir, bib, cited)
+    template = env.get_template(f"paper.{fmt_name}.j2")
+    template.render(**context)
+    env.globals["references"][:] = [
+        reference_text(e) for e in sorted((bib[k] for k in cited), key=_ref_order)
+    ]
+    return template.render(**context)
+
+
+def cited_keys(fmt_name: str, context: Mapping[str, Any], template_dir: str | Path) -> list[str]:
+    """The ``refs.bib`` keys the rendered paper cites, in citation order."""
+    template_dir = Path(template_dir)
+    cited: dict[str, None] = {}
+    env = make_environment(
+        {"tex": TEX, "md": MD}[fmt_name], template_dir, read_bib(template_dir / BIB_NAME), cited
+    )
+    env.get_template(f"paper.{fmt_name}.j2").render(**context)
+    return list(cited)
 
 
 def _copy(src: Path, dst: Path) -> None:

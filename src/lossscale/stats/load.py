@@ -7,10 +7,41 @@ from pathlib import Path
 
 import pandas as pd
 
+from lossscale.tables import CELL
+
+#: What the statistics and the figures read from a training table: the replica's
+#: identity, its step and the final metrics (the gradient statistics stay on disk).
+FINAL_COLUMNS = (*CELL, "alpha", "seed", "step", "train_metric", "test_metric", "diverged")
+#: The columns that name one replica (a training history is one replica's rows).
+REPLICA_KEY = (*CELL, "alpha", "seed")
+
 
 def read_histories(paths: Iterable[str | Path], columns: list[str] | None = None) -> pd.DataFrame:
-    """Concatenate the per-cell training tables, in the order given."""
+    """Concatenate the per-job training tables, in the order given."""
     frames = [pd.read_parquet(p, columns=columns) for p in paths]
+    if not frames:
+        raise ValueError("no training results to read")
+    return pd.concat(frames, ignore_index=True)
+
+
+def final_rows(history: pd.DataFrame) -> pd.DataFrame:
+    """The last recorded step of every replica (divergent ones included).
+
+    Steps are recorded every ``train.record_every`` steps and at the last one, so the
+    final row is the one with the largest step of its replica, whatever the spacing.
+    """
+    last = history.groupby(list(REPLICA_KEY), sort=False)["step"].transform("max")
+    return history[history["step"] == last]
+
+
+def read_final(paths: Iterable[str | Path], columns: Iterable[str] = FINAL_COLUMNS) -> pd.DataFrame:
+    """Every replica's final row from the per-job tables, reading only ``columns``.
+
+    One file at a time, so that the whole grid's histories are never in memory at once;
+    rows keep the files' order (``paths``) and, within a file, the order trained.
+    """
+    columns = list(dict.fromkeys([*REPLICA_KEY, "step", *columns]))
+    frames = [final_rows(pd.read_parquet(p, columns=columns)) for p in paths]
     if not frames:
         raise ValueError("no training results to read")
     return pd.concat(frames, ignore_index=True)

@@ -11,15 +11,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lossscale.stats.load import final_rows
 from lossscale.tables import CELL, COMPARISON_COLUMNS
 
 QUANTITIES = {"train": "train_metric", "test": "test_metric"}
 
-
-def final_rows(history: pd.DataFrame) -> pd.DataFrame:
-    """The last recorded step of every replica (divergent ones included)."""
-    last = history.groupby([*CELL, "alpha", "seed"])["step"].transform("max")
-    return history[history["step"] == last]
+__all__ = ["QUANTITIES", "bootstrap_ci", "compare_all", "compare_cell", "final_rows"]
 
 
 def bootstrap_ci(
@@ -77,7 +74,13 @@ def compare_cell(
 def compare_all(
     history: pd.DataFrame, confidence: float, resamples: int, seed: int
 ) -> pd.DataFrame:
-    """The comparison table for every cell and quantity (train and test metric)."""
+    """The comparison table for every cell and quantity (train and test metric).
+
+    ``history`` holds training rows (every recorded step, or only the final ones as
+    ``read_final`` gives them); a cell is a ``CELL`` (task, optimizer, precision,
+    regularization, compensation, weight decay), rows are sorted by cell, then quantity
+    (train, test), then alpha.
+    """
     final = final_rows(history)
     final = final.assign(**{c: final[c].where(~final["diverged"]) for c in QUANTITIES.values()})
     rows = []

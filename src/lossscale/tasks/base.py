@@ -14,7 +14,8 @@ class Task:
     """A full-batch task: data, model shape, loss and the reported metric.
 
     ``output_scale`` multiplies the network's output so that predictions live on the
-    targets' scale from initialization on. The metric is the normalised MSE (MSE divided
+    targets' scale from initialization on; ``activation`` is the hidden layers'
+    nonlinearity (see ``lossscale.models.ACTIVATIONS``). The metric is the normalised MSE (MSE divided
     by ``metric_scale``, the target variance) for regression and the error rate for
     classification.
     """
@@ -28,6 +29,7 @@ class Task:
     output_scale: float
     metric_scale: float
     objective: str = "mse"
+    activation: str = "tanh"
 
     def __post_init__(self) -> None:
         if self.objective not in LOSSES:

@@ -15,6 +15,7 @@ def diabetes_task(
     hidden: list[int],
     test_fraction: float,
     split_seed: int,
+    activation: str = "tanh",
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> Task:
@@ -41,6 +42,7 @@ def diabetes_task(
         x_test=tensor((x_te - x_mean) / x_std),
         y_test=tensor((y_te - y_mean) / y_std * target_scale),
         layer_sizes=(x.shape[1], *hidden, 1),
+        activation=activation,
         output_scale=target_scale,
         metric_scale=target_scale**2,
     )

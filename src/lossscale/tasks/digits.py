@@ -14,6 +14,7 @@ def digits_task(
     test_fraction: float,
     split_seed: int,
     objective: str = "cross_entropy",
+    activation: str = "tanh",
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> Task:
@@ -42,6 +43,7 @@ def digits_task(
         x_test=inputs(x_te),
         y_test=labels(y_te),
         layer_sizes=(x.shape[1], *hidden, 10),
+        activation=activation,
         output_scale=1.0,
         metric_scale=1.0,
         objective=objective,

@@ -18,6 +18,7 @@ def teacher_student_task(
     noise: float,
     target_scale: float,
     data_seed: int,
+    activation: str = "tanh",
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> Task:
@@ -46,6 +47,7 @@ def teacher_student_task(
         x_test=cast(x[:n_test]),
         y_test=cast((y_test - mean) / std * target_scale),
         layer_sizes=(inputs, *hidden, 1),
+        activation=activation,
         output_scale=target_scale,
         metric_scale=target_scale**2,
     )

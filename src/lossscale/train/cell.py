@@ -1,39 +1,41 @@
-"""One training cell (task, optimizer, precision): every alpha x seed replica, stacked."""
+"""One training cell (task, optimizer, precision): all its replicas, stacked."""
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lossscale.device import make_deterministic, resolve_device
+from lossscale.device import keep_freed_memory, make_deterministic, resolve_device
 from lossscale.io import atomic_path
 from lossscale.provenance import git_commit, package_versions
-from lossscale.tables import TRAIN_ID_COLUMNS, TRAIN_RECORD_COLUMNS
+from lossscale.tables import REPLICA_COLUMNS, TRAIN_ID_COLUMNS, TRAIN_RECORD_COLUMNS
 from lossscale.tasks import make_task
 from lossscale.train.checkpoint import fingerprint
 from lossscale.train.engine import History, train_stacked
 from lossscale.train.precision import precision as get_precision
+from lossscale.train.variants import Replica, replica_setup
 
 log = logging.getLogger(__name__)
 
 
-def history_frame(
-    history: History, ids: dict[str, str], alphas: list[float], seeds: list[int]
-) -> pd.DataFrame:
-    """Tidy table: one row per (replica, step), replicas in the order trained."""
-    steps, replicas = history.columns["train_loss"].shape
+def history_frame(history: History, ids: dict[str, str], replicas: list[Replica]) -> pd.DataFrame:
+    """Tidy table: one row per (replica, recorded step), replicas in the order trained."""
+    n = len(history.steps)
     frame = pd.DataFrame(
         {
-            **{k: [v] * (steps * replicas) for k, v in ids.items()},
-            "alpha": [a for a in alphas for _ in range(steps)],
-            "seed": [s for s in seeds for _ in range(steps)],
-            "step": list(range(steps)) * replicas,
+            **{k: [v] * (n * len(replicas)) for k, v in ids.items()},
+            **{
+                field: np.repeat([getattr(r, field) for r in replicas], n)
+                for field in REPLICA_COLUMNS
+            },
+            "step": np.tile(history.steps, len(replicas)),
             **{c: history.columns[c].T.reshape(-1) for c in TRAIN_RECORD_COLUMNS},
         }
     )
@@ -54,8 +56,7 @@ def train_cell(
     precision: str,
     task_settings: dict,
     hyper: dict,
-    alphas: list[float],
-    seeds: int,
+    replicas: list[dict],
     steps: int,
     device: str,
     threads: int,
@@ -64,46 +65,42 @@ def train_cell(
     repo_root: str | Path = ".",
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 0,
+    record_every: int = 1,
 ) -> pd.DataFrame:
-    """Train every (alpha, seed) replica of one cell together and write the parquet file.
+    """Train every replica of one cell together and write the parquet file.
 
-    With ``checkpoint``, an interrupted job resumes from its last checkpoint (saved every
-    ``checkpoint_every`` steps); the checkpoint is removed once the parquet is written.
+    ``replicas`` are mappings with the fields of :class:`~lossscale.train.variants.Replica`
+    (regularization, compensation, weight_decay, alpha, seed). With ``checkpoint``, an
+    interrupted job resumes from its last checkpoint (saved every ``checkpoint_every``
+    steps); the checkpoint is removed once the parquet is written.
     """
     make_deterministic(threads)
+    keep_freed_memory()
     dev = resolve_device(device)
     prec = get_precision(precision)
     data = make_task(task, task_settings, prec.dtype, dev)
-    pairs = list(itertools.product(alphas, range(seeds)))
-    rep_alphas, rep_seeds = [a for a, _ in pairs], [s for _, s in pairs]
+    reps = [Replica(**r) for r in replicas]
+    setup = replica_setup(optimizer, hyper, reps)
     label = f"{task}/{optimizer}/{precision}"
-    log.info(
-        "%s: %d replicas (%d alphas x %d seeds), %d steps on %s",
-        label,
-        len(pairs),
-        len(alphas),
-        seeds,
-        steps,
-        dev,
-    )
+    log.info("%s: %d replicas, %d steps on %s", label, len(reps), steps, dev)
     spec = {
         "task": task,
         "settings": task_settings,
         "optimizer": optimizer,
         "hyper": hyper,
         "precision": precision,
-        "alphas": rep_alphas,
-        "seeds": rep_seeds,
+        "replicas": [dataclasses.asdict(r) for r in reps],
         "steps": steps,
+        "record_every": record_every,
         "device": dev.type,
         "threads": threads,
     }
     history = train_stacked(
         data,
-        rep_seeds,
-        rep_alphas,
+        setup.seeds,
+        setup.loss_scales,
         optimizer,
-        hyper,
+        setup.hyper,
         steps,
         label,
         progress_every=max(1, steps // 10),
@@ -111,9 +108,11 @@ def train_cell(
         checkpoint_every=checkpoint_every,
         fingerprint=fingerprint(spec),
         precision=prec,
+        l2=setup.l2,
+        record_every=record_every,
     )
     ids = {"task": task, "optimizer": optimizer, "precision": precision}
-    frame = history_frame(history, ids, rep_alphas, rep_seeds)
+    frame = history_frame(history, ids, reps)
     provenance = {
         "commit": git_commit(repo_root),
         "config_hash": config_hash,
@@ -126,5 +125,5 @@ def train_cell(
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     final = frame[frame["step"] == steps]
-    log.info("%s: done, %d/%d replicas diverged", label, int(final["diverged"].sum()), len(pairs))
+    log.info("%s: done, %d/%d replicas diverged", label, int(final["diverged"].sum()), len(reps))
     return frame

@@ -33,12 +33,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class History:
-    """Per-step records, each an array of shape ``[steps + 1, R]``.
+    """Records at the recorded steps ``steps`` (every ``record_every``-th and the last),
+    each an array of shape ``[len(steps), R]``.
 
-    Row t holds the state at parameters theta_t (before update t+1): losses, metrics,
-    and statistics of the gradient the optimizer sees (of ``alpha * loss``).
+    The record of step t holds the state at parameters theta_t (before update t+1):
+    losses, metrics, and statistics of the gradient the optimizer sees (of the scaled
+    objective).
     """
 
+    steps: np.ndarray
     columns: dict[str, np.ndarray]
     params: list[torch.Tensor]
 
@@ -65,6 +68,39 @@ def _grad_stats(params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     return rms, zero, nonfinite
 
 
+def _penalty(params: Sequence[torch.Tensor], l2: torch.Tensor) -> torch.Tensor:
+    """Per-replica explicit L2 term ``l2 / 2 * |theta|^2``."""
+    squares = sum((p.reshape(p.shape[0], -1) ** 2).sum(dim=1) for p in params)
+    return 0.5 * l2 * squares
+
+
+def _lbfgs_closure(task, model, scale, l2, train_loss, precision):
+    """LBFGS's per-replica closure: its first call hands over the stacked step's gradient
+    (already computed at these parameters); later calls (line search, ``max_iter > 1``)
+    evaluate replica r alone at its leaf tensors."""
+    calls: set[int] = set()
+
+    def closure(r: int, leaves: list[torch.Tensor]) -> torch.Tensor:
+        if r not in calls:
+            calls.add(r)
+            for leaf, p in zip(leaves, model.params, strict=True):
+                leaf.grad = p.grad[r].clone()
+            value = train_loss[r] * scale[r]
+            if l2 is not None:
+                value = value + _penalty([p[r : r + 1] for p in model.params], l2[r : r + 1])[0]
+            return value.detach()
+        stacked = [leaf.unsqueeze(0) for leaf in leaves]
+        with precision.context(task.x_train.device):
+            pred = model.apply(stacked, task.x_train)
+        loss = task.loss(pred.to(task.x_train.dtype), task.y_train)[0] * scale[r]
+        if l2 is not None:
+            loss = loss + _penalty(stacked, l2[r : r + 1])[0]
+        loss.backward()
+        return loss.detach()
+
+    return closure
+
+
 def train_stacked(
     task: Task,
     seeds: Sequence[int],
@@ -78,10 +114,16 @@ def train_stacked(
     checkpoint_every: int = 0,
     fingerprint: str = "",
     precision: Precision | None = None,
+    l2: Sequence[float] | None = None,
+    record_every: int = 1,
 ) -> History:
     """Train one replica per (seed, alpha) pair, all at once, full batch.
 
-    ``seeds[r]`` fixes replica r's initialization and ``alphas[r]`` its loss scale.
+    ``seeds[r]`` fixes replica r's initialization and ``alphas[r]`` the factor of its
+    loss; ``l2[r]`` (default none) adds ``l2[r] / 2 * |theta_r|^2`` to its objective, not
+    multiplied by the factor. ``hyper`` values are shared or given per replica. Records
+    are kept every ``record_every`` steps and at the last step.
+
     With ``checkpoint``, the state is saved every ``checkpoint_every`` steps under
     ``fingerprint``, and a run finding a checkpoint with the same fingerprint resumes from
     it; the result equals an uninterrupted run's. ``precision`` (default: the task's
@@ -90,16 +132,30 @@ def train_stacked(
     overflow skips that step (its parameters and optimizer state stay; the stack's step
     count, shared by all replicas, advances).
     """
-    if len(seeds) != len(alphas):
-        raise ValueError("seeds and alphas must have one entry per replica")
+    if len(seeds) != len(alphas) or (l2 is not None and len(l2) != len(seeds)):
+        raise ValueError("seeds, alphas and l2 must have one entry per replica")
+    if record_every < 1:
+        raise ValueError(f"record_every: value {record_every!r} is not allowed; allowed: >= 1")
     dtype, device = task.x_train.dtype, task.x_train.device
-    model = StackedMLP(task.layer_sizes, seeds, task.output_scale, dtype=dtype, device=device)
+    model = StackedMLP(
+        task.layer_sizes,
+        seeds,
+        task.output_scale,
+        dtype=dtype,
+        device=device,
+        activation=task.activation,
+    )
     opt = make_stacked_optimizer(optimizer, model.params, len(seeds), hyper)
+    needs_closure = optimizer == "lbfgs"
     scale = torch.as_tensor(alphas, dtype=dtype, device=device)
+    decay = None
+    if l2 is not None and any(l2):
+        decay = torch.as_tensor(l2, dtype=dtype, device=device)
     diverged = torch.zeros(len(seeds), dtype=torch.bool, device=device)
     precision = precision or PRECISIONS[str(dtype).removeprefix("torch.")]
     scaler = StackedGradScaler(len(seeds), device) if precision.scaled else None
     rows: dict[str, list[torch.Tensor]] = {c: [] for c in RECORD_COLUMNS}
+    recorded: list[int] = []
     first = 0
     saved = load_checkpoint(checkpoint, fingerprint)
     if saved is not None:
@@ -110,7 +166,7 @@ def train_stacked(
         if scaler is not None:
             scaler.load_state_dict(saved["scaler"])
         diverged.copy_(saved["diverged"])
-        rows, first = saved["rows"], saved["next_step"]
+        rows, recorded, first = saved["rows"], saved["recorded"], saved["next_step"]
         log.info("%s: resuming from %s at step %d", label, checkpoint, first)
     start = time.perf_counter()
 
@@ -119,28 +175,38 @@ def train_stacked(
         train_loss, train_metric = _evaluate(task, model, task.x_train, task.y_train, precision)
         diverged |= ~torch.isfinite(train_loss)
         factor = scale if scaler is None else scale * scaler.scale.to(dtype)
-        objective = (torch.where(diverged, 0.0, train_loss) * factor).sum()
-        objective.backward()
+        objective = torch.where(diverged, 0.0, train_loss) * factor
+        if decay is not None:
+            objective = objective + torch.where(diverged, 0.0, _penalty(model.params, decay))
+        objective.sum().backward()
         with torch.no_grad():
             skipped = None if scaler is None else scaler.unscale_(model.params) & ~diverged
-            test_loss, test_metric = _evaluate(task, model, task.x_test, task.y_test, precision)
-            rms, zero, nonfinite = _grad_stats(model.params)
-            stats = (
-                train_loss,
-                test_loss,
-                train_metric,
-                test_metric,
-                rms,
-                zero,
-                nonfinite,
-                diverged.clone(),
-            )
-            for column, value in zip(RECORD_COLUMNS, stats, strict=True):
-                rows[column].append(value.detach().to("cpu"))
+            if step % record_every == 0 or step == steps:
+                test_loss, test_metric = _evaluate(task, model, task.x_test, task.y_test, precision)
+                rms, zero, nonfinite = _grad_stats(model.params)
+                stats = (
+                    train_loss,
+                    test_loss,
+                    train_metric,
+                    test_metric,
+                    rms,
+                    zero,
+                    nonfinite,
+                    diverged.clone(),
+                )
+                for column, value in zip(RECORD_COLUMNS, stats, strict=True):
+                    rows[column].append(value.detach().to("cpu"))
+                recorded.append(step)
             if step == steps:
                 break
             frozen = diverged if skipped is None else diverged | skipped
-            opt.step(frozen=frozen if frozen.any() else None)
+            frozen = frozen if frozen.any() else None
+            if needs_closure:
+                closure = _lbfgs_closure(task, model, scale, decay, train_loss, precision)
+                with torch.enable_grad():
+                    opt.step(closure, frozen=frozen)
+            else:
+                opt.step(frozen=frozen)
             if scaler is not None:
                 scaler.update(skipped)
         done = step + 1
@@ -150,6 +216,7 @@ def train_stacked(
                 "optimizer": opt.state_dict(),
                 "diverged": diverged.cpu(),
                 "rows": rows,
+                "recorded": recorded,
                 "next_step": done,
                 "scaler": None if scaler is None else scaler.state_dict(),
             }
@@ -168,4 +235,6 @@ def train_stacked(
 
     columns = {c: torch.stack(v).to(torch.float64).numpy() for c, v in rows.items()}
     columns["diverged"] = columns["diverged"].astype(bool)
-    return History(columns=columns, params=[p.detach() for p in model.params])
+    return History(
+        steps=np.asarray(recorded), columns=columns, params=[p.detach() for p in model.params]
+    )

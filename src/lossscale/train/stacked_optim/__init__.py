@@ -41,6 +41,7 @@ from lossscale.train.stacked_optim.first_order import (
 from lossscale.train.stacked_optim.per_replica import (
     PER_REPLICA,
     PER_REPLICA_CLASSES,
+    MuonAdamW,
     PerReplicaOptimizer,
     split_for_muon,
 )
@@ -71,17 +72,22 @@ def make_stacked_optimizer(
     params: Iterable[Tensor],
     replicas: int,
     hyper: Mapping[str, Any] | None = None,
-) -> StackedOptimizer | PerReplicaOptimizer:
+) -> StackedOptimizer | PerReplicaOptimizer | MuonAdamW:
     """Optimizer ``name`` over the stacked ``params`` with ``hyper`` (floats or R values).
 
-    Names in :data:`STACKED` give a :class:`StackedOptimizer`; names in
+    Names in :data:`STACKED` give a :class:`StackedOptimizer`; ``muon`` a
+    :class:`MuonAdamW` (Muon for hidden weight matrices, AdamW for the rest); the others in
     :data:`PER_REPLICA` a :class:`PerReplicaOptimizer` (whose ``step`` differs: see it).
     """
     hyper = dict(hyper or {})
     if name in STACKED:
         return STACKED[name](params, replicas, **hyper)
+    if name == "muon":
+        return MuonAdamW(params, replicas, **hyper)
     if name in PER_REPLICA:
-        return PerReplicaOptimizer(name, params, replicas, **hyper)
+        # Adafactor sees each replica as nn.Linear holds it: it factors 2-D weights only
+        layout = name == "adafactor"
+        return PerReplicaOptimizer(name, params, replicas, linear_layout=layout, **hyper)
     allowed = ", ".join([*STACKED, *sorted(PER_REPLICA)])
     raise ValueError(f"optimizer: value {name!r} is not allowed; allowed: {allowed}")
 
@@ -91,6 +97,7 @@ __all__ = [
     "PER_REPLICA_CLASSES",
     "STACKED",
     "Flag",
+    "MuonAdamW",
     "PerReplicaOptimizer",
     "Real",
     "StackedASGD",

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lossscale.train.stacked_optim.adaptive import StackedAdamW
+
 #: Optimizers run one instance per replica, by the training stage's config names.
 PER_REPLICA_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
     "lbfgs": torch.optim.LBFGS,
@@ -37,15 +39,14 @@ ReplicaClosure = Callable[[int, list[Tensor]], Tensor]
 
 
 def split_for_muon(params: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-    """Stacked ``params`` split into weight matrices (for Muon) and the rest.
-
-    A matrix is a parameter whose replica slices are 2-D with both sizes above 1; the
-    stacked MLP's biases (slices ``[1, fan_out]``) go with the rest, to be trained by an
-    element-wise optimizer such as stacked AdamW, as torch's Muon documentation advises.
+    """The stacked MLP's ``params`` (weight, bias, weight, bias, ...) split into the hidden
+    layers' weight matrices, for Muon, and the rest: biases and the output layer's weight,
+    to be trained by an element-wise optimizer such as stacked AdamW, as torch's Muon
+    documentation advises.
     """
-    matrices = [p for p in params if p.ndim == 3 and min(p.shape[1:]) > 1]
-    rest = [p for p in params if not (p.ndim == 3 and min(p.shape[1:]) > 1)]
-    return matrices, rest
+    hidden = {id(p) for p in params[:-2] if p.ndim == 3 and min(p.shape[1:]) > 1}
+    matrices = [p for p in params if id(p) in hidden]
+    return matrices, [p for p in params if id(p) not in hidden]
 
 
 def _replica_value(key: str, value: Any, r: int, replicas: int) -> Any:
@@ -79,7 +80,11 @@ class PerReplicaOptimizer:
     the optimizers returned (NaN for frozen replicas). ``frozen`` replicas are skipped.
 
     Muon accepts 2-D slices only (stacked ``[R, m, n]``): any other parameter raises
-    ``ValueError``; split weight matrices from biases with :func:`split_for_muon`.
+    ``ValueError``; split weight matrices from biases with :func:`split_for_muon`. With
+    ``linear_layout``, each replica's leaves hold its slices as ``nn.Linear`` does: weights
+    ``[fan_out, fan_in]`` (the stacked MLP keeps ``[fan_in, fan_out]``) and biases
+    ``[fan_out]`` (stacked ``[1, fan_out]``); Adafactor factors 2-D tensors only and
+    Muon's learning-rate adjustment depends on which side is longer, so the layout matters.
     """
 
     def __init__(
@@ -87,8 +92,10 @@ class PerReplicaOptimizer:
         optimizer: str | type[torch.optim.Optimizer],
         params: Iterable[Tensor],
         replicas: int,
+        linear_layout: bool = False,
         **hyper: Any,
     ) -> None:
+        self.linear_layout = linear_layout
         if isinstance(optimizer, str):
             if optimizer not in PER_REPLICA_CLASSES:
                 allowed = ", ".join(sorted(PER_REPLICA_CLASSES))
@@ -105,7 +112,7 @@ class PerReplicaOptimizer:
                     f"params[{i}]: shape {tuple(p.shape)} is not allowed; allowed: "
                     f"[{self.replicas}, ...] (replicas along dimension 0)"
                 )
-            if optimizer is torch.optim.Muon and p.ndim != 3:
+            if optimizer is torch.optim.Muon and (p.ndim != 3 or min(p.shape[1:]) == 1):
                 raise ValueError(
                     f"params[{i}]: Muon updates 2-D weight matrices only, but its replica "
                     f"slices have shape {tuple(p.shape[1:])}; give such parameters to an "
@@ -120,7 +127,7 @@ class PerReplicaOptimizer:
                     f"{', '.join(sorted(allowed))}"
                 )
         self.leaves = [
-            [p[r].detach().clone().requires_grad_(True) for p in self.params]
+            [self._view(p[r]).detach().clone().requires_grad_(True) for p in self.params]
             for r in range(self.replicas)
         ]
         self.optimizers = []
@@ -141,22 +148,28 @@ class PerReplicaOptimizer:
             except ValueError as err:
                 raise ValueError(f"{optimizer.__name__}, replica {r}: {err}") from err
 
+    def _view(self, t: Tensor) -> Tensor:
+        """A replica's slice as its leaves hold it (a view)."""
+        if not self.linear_layout or t.ndim != 2:
+            return t
+        return t.squeeze(0) if t.shape[0] == 1 else t.mT
+
     @torch.no_grad()
     def _pull(self, r: int, grads: bool) -> None:
         for leaf, p in zip(self.leaves[r], self.params, strict=True):
-            leaf.copy_(p[r])
+            leaf.copy_(self._view(p[r]))
             if grads:
                 if p.grad is None:
                     leaf.grad = None
                 elif leaf.grad is None:
-                    leaf.grad = p.grad[r].clone()
+                    leaf.grad = self._view(p.grad[r]).clone()
                 else:
-                    leaf.grad.copy_(p.grad[r])
+                    leaf.grad.copy_(self._view(p.grad[r]))
 
     @torch.no_grad()
     def _push(self, r: int) -> None:
         for leaf, p in zip(self.leaves[r], self.params, strict=True):
-            p[r].copy_(leaf)
+            self._view(p[r]).copy_(leaf)
 
     def step(
         self,
@@ -220,4 +233,43 @@ class PerReplicaOptimizer:
             opt.load_state_dict(sd)
 
 
-__all__ = ["PER_REPLICA", "PER_REPLICA_CLASSES", "PerReplicaOptimizer", "split_for_muon"]
+class MuonAdamW:
+    """Muon for the hidden weight matrices, stacked AdamW for the rest, as torch's Muon
+    documentation advises; AdamW takes Muon's ``lr`` and ``weight_decay`` per replica and
+    its own ``adamw_eps`` (AdamW's default unless given). One ``step`` / ``zero_grad`` /
+    ``state_dict`` for both. Muon sees each weight as ``nn.Linear`` holds it,
+    ``[fan_out, fan_in]``.
+    """
+
+    def __init__(
+        self, params: Iterable[Tensor], replicas: int, adamw_eps: Any = 1e-8, **hyper: Any
+    ) -> None:
+        matrices, rest = split_for_muon(list(params))
+        self.muon = PerReplicaOptimizer("muon", matrices, replicas, linear_layout=True, **hyper)
+        keywords = inspect.signature(torch.optim.Muon.__init__).parameters
+        shared = {k: hyper.get(k, keywords[k].default) for k in ("lr", "weight_decay")}
+        self.adamw = StackedAdamW(rest, replicas, eps=adamw_eps, **shared)
+
+    def step(self, frozen: Tensor | None = None) -> None:
+        self.muon.step(frozen=frozen)
+        self.adamw.step(frozen=frozen)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.muon.zero_grad(set_to_none)
+        self.adamw.zero_grad(set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        self.muon.load_state_dict(state_dict["muon"])
+        self.adamw.load_state_dict(state_dict["adamw"])
+
+
+__all__ = [
+    "PER_REPLICA",
+    "PER_REPLICA_CLASSES",
+    "MuonAdamW",
+    "PerReplicaOptimizer",
+    "split_for_muon",
+]

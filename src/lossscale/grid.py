@@ -1,0 +1,138 @@
+"""The training grid: the config's crossed blocks expanded into jobs and replicas.
+
+Each block crosses its tasks x optimizers x precisions (one job each) with its
+regularizations x compensations x alphas x seeds (the replicas of the job). Blocks may
+share jobs and replicas (the main block's alpha = 1 run is every block's reference);
+a replica named by several blocks trains once. ``python -m lossscale.grid`` prints the
+size of every block and of the whole grid without training anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from lossscale.config import ConfigError, load_schema, validate_config
+from lossscale.train.variants import Replica, unsupported
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+
+
+@dataclass(frozen=True, order=True)
+class Job:
+    """One training job: a (task, optimizer, precision) cell's parquet file."""
+
+    task: str
+    optimizer: str
+    precision: str
+
+    @property
+    def path(self) -> str:
+        return f"results/train/{self.task}/{self.optimizer}/{self.precision}.parquet"
+
+
+def block_jobs(name: str, block: Mapping, config: Mapping) -> dict[Job, list[Replica]]:
+    """The jobs and replicas of one block; errors name the block's key and value."""
+    for task in block["tasks"]:
+        if task not in config["tasks"]:
+            raise ConfigError(
+                f"train.blocks.{name}.tasks: value {task!r} is not allowed; allowed: "
+                f"{', '.join(config['tasks'])} (the keys of tasks)"
+            )
+    for optimizer, reg, comp in itertools.product(
+        block["optimizers"], block["regularizations"], block["compensations"]
+    ):
+        why = unsupported(optimizer, reg, comp)
+        if why:
+            raise ConfigError(
+                f"train.blocks.{name}: optimizer {optimizer!r} with regularization {reg!r} "
+                f"and compensation {comp!r} is not allowed: {why}"
+            )
+    if block["weight_decay"] == 0 and set(block["regularizations"]) - {"none"}:
+        raise ConfigError(
+            f"train.blocks.{name}.weight_decay: value 0 is not allowed with regularizations "
+            f"{block['regularizations']}; allowed: a value > 0"
+        )
+    replicas = [
+        Replica(reg, comp, block["weight_decay"] if reg != "none" else 0.0, alpha, seed)
+        for reg, comp, alpha, seed in itertools.product(
+            block["regularizations"],
+            block["compensations"],
+            block["alphas"],
+            range(config["train"]["seeds"]),
+        )
+    ]
+    return {
+        Job(*cell): replicas
+        for cell in itertools.product(block["tasks"], block["optimizers"], block["precisions"])
+    }
+
+
+def expand(config: Mapping) -> dict[Job, list[Replica]]:
+    """Every job of the grid with its replicas (each once, sorted), jobs sorted."""
+    merged: dict[Job, set[Replica]] = {}
+    for name, block in config["train"]["blocks"].items():
+        for job, replicas in block_jobs(name, block, config).items():
+            merged.setdefault(job, set()).update(replicas)
+    return {job: sorted(merged[job], key=_replica_order) for job in sorted(merged)}
+
+
+def _replica_order(rep: Replica) -> tuple:
+    return (rep.regularization, rep.compensation, rep.weight_decay, rep.alpha, rep.seed)
+
+
+def replica_dicts(replicas: list[Replica]) -> list[dict]:
+    """Replicas as plain mappings (a job's parameters)."""
+    return [asdict(r) for r in replicas]
+
+
+def summary(config: Mapping) -> list[dict]:
+    """Rows of (block, jobs, replicas, replica-steps), then the whole grid (replicas that
+    blocks share counted once)."""
+    steps = config["train"]["steps"]
+    rows = []
+    for name, block in config["train"]["blocks"].items():
+        jobs = block_jobs(name, block, config)
+        n = sum(len(r) for r in jobs.values())
+        rows.append({"block": name, "jobs": len(jobs), "replicas": n, "replica_steps": n * steps})
+    grid = expand(config)
+    n = sum(len(r) for r in grid.values())
+    rows.append({"block": "grid", "jobs": len(grid), "replicas": n, "replica_steps": n * steps})
+    return rows
+
+
+def format_summary(rows: list[dict]) -> str:
+    """The summary as an aligned text table."""
+    lines = [f"{'block':<16}{'jobs':>6}{'replicas':>10}{'replica-steps':>16}"]
+    for row in rows:
+        if row["block"] == "grid":
+            lines.append("-" * len(lines[0]))
+        lines.append(
+            f"{row['block']:<16}{row['jobs']:>6}{row['replicas']:>10}{row['replica_steps']:>16,}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the training grid's size per block.")
+    parser.add_argument("configfile", nargs="?", default="config.yaml")
+    args = parser.parse_args(argv)
+    try:
+        with open(args.configfile) as fh:
+            raw = yaml.safe_load(fh)
+        config = validate_config(raw, load_schema(SCHEMA))
+        print(format_summary(summary(config)))
+    except (OSError, ConfigError) as err:
+        print(f"lossscale: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Which part of the training grid the paper's main table, answer and figure show.
+
+The grid crosses many settings; the paper's central view is one slice of it: the
+asker's task at the main settings (float32, no regularization, no compensation), every
+optimizer, every alpha. The figure shows the same settings on every task, and each
+block of the grid is summarized on its own. The functions here read only the validated
+config (``config["tasks"]`` and ``config["train"]["blocks"]``), so the figure rule and
+the report agree on the slice without reading each other's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: The block whose first task is the asker's when no task is named ``diabetes``.
+MAIN_BLOCK = "main"
+#: The asker's task (a tiny MSE on scikit-learn's diabetes data).
+ASKER_TASK = "diabetes"
+#: The settings of the main slice, where the block has them.
+MAIN_SETTINGS = {"precision": "float32", "regularization": "none", "compensation": "none"}
+#: The alphas the results table shows besides the reference and the largest alpha.
+TABLE_ALPHAS = (1e-8, 1e-4, 1e4, 1e8)
+REF_ALPHA = 1.0
+#: A cell's axes and the block keys that list their values.
+AXES = {
+    "task": "tasks",
+    "optimizer": "optimizers",
+    "precision": "precisions",
+    "regularization": "regularizations",
+    "compensation": "compensations",
+}
+#: Settings: a cell without its optimizer (the findings compare optimizers within one).
+SETTING_AXES = ("task", "precision", "regularization", "compensation")
+
+#: What each task objective is called, and the metric the training tables report.
+LOSS_NAMES = {"mse": "mean squared error", "cross_entropy": "cross-entropy", "focal": "focal loss"}
+LOSS_SHORT = {"mse": "MSE", "cross_entropy": "cross-entropy", "focal": "focal"}
+
+
+def blocks(config: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    """The validated config's training blocks, in config order."""
+    return config["train"]["blocks"]
+
+
+def main_block(config: Mapping[str, Any]) -> str:
+    """The block named ``main``, else the first block."""
+    names = list(blocks(config))
+    return MAIN_BLOCK if MAIN_BLOCK in names else names[0]
+
+
+def grid_orders(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every axis's values in order of first appearance over the blocks (config order)."""
+    orders: dict[str, list[str]] = {axis: [] for axis in AXES}
+    for block in blocks(config).values():
+        for axis, key in AXES.items():
+            for value in block[key]:
+                if value not in orders[axis]:
+                    orders[axis].append(value)
+    return orders
+
+
+def main_slice(config: Mapping[str, Any]) -> dict[str, str]:
+    """The asker's task at the main settings: task, precision, regularization, compensation.
+
+    The task is ``diabetes`` where the grid trains it, else the first task of the main
+    block; each setting is the main one (float32, none, none) where the main block has
+    it, else the main block's first value.
+    """
+    name = main_block(config)
+    block = blocks(config)[name]
+    task = ASKER_TASK if ASKER_TASK in grid_orders(config)["task"] else block["tasks"][0]
+    out = {"block": name, "task": task}
+    for axis, value in MAIN_SETTINGS.items():
+        values = block[AXES[axis]]
+        out[axis] = value if value in values else values[0]
+    return out
+
+
+def in_setting(row: Mapping[str, Any], setting: Mapping[str, Any]) -> bool:
+    """Whether a row (a dict with the cell's columns) has every value of ``setting``."""
+    return all(row[axis] == setting[axis] for axis in SETTING_AXES if axis in setting)
+
+
+def table_alphas(alphas: Iterable[float]) -> list[float]:
+    """The alphas of the results table: ``TABLE_ALPHAS`` present in ``alphas``, the
+    reference alpha = 1 and the largest alpha (the one the answer reports)."""
+    present = sorted({float(a) for a in alphas})
+    if not present:
+        return []
+    wanted = {a for a in present if a in TABLE_ALPHAS or a == REF_ALPHA} | {present[-1]}
+    return sorted(wanted)
+
+
+def task_objective(settings: Mapping[str, Any]) -> str:
+    """The task's training loss: ``mse`` for the regressions, else its ``objective``."""
+    return str(settings.get("objective", "mse"))
+
+
+def is_classification(settings: Mapping[str, Any]) -> bool:
+    """Whether the task's metric is an error rate (else a normalized MSE)."""
+    return task_objective(settings) != "mse"
+
+
+def metric_name(settings: Mapping[str, Any]) -> str:
+    """The reported metric of a task, in words."""
+    return "error rate" if is_classification(settings) else "normalized mean squared error"
+
+
+def metric_axis_label(settings: Mapping[str, Any]) -> str:
+    """The metric as a short axis label."""
+    return "final error rate" if is_classification(settings) else "final normalized MSE"

@@ -1,0 +1,132 @@
+"""The training grid: blocks expand into jobs and replicas; bad blocks are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from lossscale.config import ConfigError, load_schema, validate_config
+from lossscale.grid import Job, expand, format_summary, main, summary
+
+
+@pytest.fixture(scope="module")
+def schema(root):
+    return load_schema(root / "workflow/schemas/config.schema.yaml")
+
+
+def blocks(schema, **blocks):
+    return validate_config({"train": {"seeds": 2, "blocks": blocks}}, schema)
+
+
+def test_blocks_share_replicas_and_each_trains_once(schema):
+    config = blocks(
+        schema,
+        main={"tasks": ["diabetes"], "optimizers": ["adam", "sgd"], "alphas": [1, 10]},
+        reg={
+            "tasks": ["diabetes"],
+            "optimizers": ["adam"],
+            "alphas": [1, 10, 100],
+            "regularizations": ["none", "l2"],
+            "weight_decay": 0.5,
+        },
+    )
+    grid = expand(config)
+    assert list(grid) == [Job("diabetes", "adam", "float32"), Job("diabetes", "sgd", "float32")]
+    adam = grid[Job("diabetes", "adam", "float32")]
+    # none x {1, 10, 100} and l2 x {1, 10, 100}, 2 seeds; main's none x {1, 10} is shared
+    assert len(adam) == 12 == len(set(adam))
+    assert {(r.regularization, r.weight_decay) for r in adam} == {("none", 0.0), ("l2", 0.5)}
+    rows = summary(config)
+    assert [r["replicas"] for r in rows] == [8, 12, 16]  # main, reg, grid (shared once)
+    assert rows[-1]["replica_steps"] == 16 * config["train"]["steps"]
+    assert "grid" in format_summary(rows).splitlines()[-1]
+
+
+def test_default_grid_has_every_optimizer_and_a_reference_per_setting(schema):
+    grid = expand(validate_config({}, schema))
+    optimizers = {job.optimizer for job in grid}
+    assert len(optimizers) == 16
+    for job, replicas in grid.items():
+        settings = {(r.regularization, r.compensation, r.weight_decay) for r in replicas}
+        for setting in settings:
+            alphas = {
+                r.alpha
+                for r in replicas
+                if (r.regularization, r.compensation, r.weight_decay) == setting
+            }
+            assert 1.0 in alphas, (job, setting)
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        (
+            {"tasks": ["mnist"], "optimizers": ["adam"]},
+            "train.blocks.b.tasks: value 'mnist' is not allowed; allowed: diabetes,",
+        ),
+        (
+            {"tasks": ["diabetes"], "optimizers": ["sgd"], "compensations": ["eps"]},
+            "optimizer 'sgd' with regularization 'none' and compensation 'eps' is not allowed: "
+            "sgd has no scalar eps",
+        ),
+        (
+            {"tasks": ["diabetes"], "optimizers": ["adamw"], "regularizations": ["coupled"]},
+            "adamw's weight decay is always decoupled",
+        ),
+        (
+            {"tasks": ["diabetes"], "optimizers": ["sgd"], "regularizations": ["decoupled"]},
+            "sgd has no decoupled weight decay",
+        ),
+        (
+            {"tasks": ["diabetes"], "optimizers": ["lbfgs"], "regularizations": ["coupled"]},
+            "lbfgs has no weight decay (use regularization l2)",
+        ),
+        (
+            {
+                "tasks": ["diabetes"],
+                "optimizers": ["adam"],
+                "regularizations": ["coupled"],
+                "weight_decay": 0,
+            },
+            "train.blocks.b.weight_decay: value 0 is not allowed",
+        ),
+    ],
+)
+def test_impossible_blocks_are_refused_naming_key_and_value(schema, block, message):
+    with pytest.raises(ConfigError) as err:
+        expand(blocks(schema, b=block))
+    assert message in str(err.value)
+
+
+def test_schema_refuses_unknown_block_keys_and_values(schema):
+    with pytest.raises(ConfigError) as err:
+        blocks(schema, b={"tasks": ["diabetes"], "optimizers": ["adam"], "alpha": [1]})
+    assert "train.blocks.b.alpha: unknown key" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        blocks(schema, b={"tasks": ["diabetes"], "optimizers": ["adam"], "alphas": ["2^x", 1]})
+    assert 'train.blocks.b.alphas[0]: value "2^x" is not allowed' in str(err.value)
+
+
+def test_powers_of_two_are_exact(schema):
+    config = blocks(
+        schema, b={"tasks": ["diabetes"], "optimizers": ["adam"], "alphas": ["2^-20", 1, "2^ 3"]}
+    )
+    assert config["train"]["blocks"]["b"]["alphas"] == [2.0**-20, 1, 8.0]
+
+
+def test_command_line_prints_the_summary_or_a_clear_error(tmp_path, capsys, root):
+    assert main([str(root / "config.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["block", "jobs", "replicas", "replica-steps"]
+    assert "main" in out and "grid" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "train: {blocks: {b: {tasks: [diabetes], optimizers: [sgd], compensations: [eps]}}}\n"
+    )
+    assert main([str(bad)]) == 2
+    assert "sgd has no scalar eps" in capsys.readouterr().err
+
+
+def test_readme_shows_the_default_grid_as_make_grid_prints_it(root, schema):
+    readme = (root / "README.md").read_text()
+    shown = readme.split("$ make grid\n", 1)[1].split("```", 1)[0].rstrip("\n")
+    assert shown == format_summary(summary(validate_config({}, schema)))

@@ -1,0 +1,117 @@
+"""The stacked MLP: every replica computes what nn.Linear layers with its slices compute."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from lossscale.models import ACTIVATIONS, StackedMLP, forward, init_mlp
+
+MODULES = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
+#: Layer sizes: one output (the multiply-and-sum last layer), several outputs (a
+#: classifier), and a single layer (no hidden activation).
+SHAPES = [(10, 8, 8, 1), (6, 7, 4), (5, 1)]
+SEEDS = [0, 1, 2, 1, 3]
+TOL = {"rtol": 1e-12, "atol": 1e-12}
+
+
+def solo_model(sizes, seed: int, activation: str) -> nn.Sequential:
+    """One replica as nn.Linear layers and activation modules, in float64."""
+    init = init_mlp(sizes, seed)
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        linear = nn.Linear(fan_in, fan_out, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(init[2 * i].T)
+            linear.bias.copy_(init[2 * i + 1][0])
+        layers += [linear, MODULES[activation]()]
+    return nn.Sequential(*layers[:-1])
+
+
+def inputs(sizes, n: int = 23) -> torch.Tensor:
+    return torch.randn(n, sizes[0], generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+
+
+def test_activations_are_the_textbook_modules():
+    assert set(ACTIVATIONS) == set(MODULES)
+    x = torch.linspace(-3, 3, 13, dtype=torch.float64)
+    for name, fn in ACTIVATIONS.items():
+        torch.testing.assert_close(fn(x), MODULES[name]()(x), rtol=0, atol=0)
+
+
+def test_default_activation_is_tanh():
+    assert StackedMLP((3, 4, 1), [0]).activation == "tanh"
+
+
+@pytest.mark.parametrize("sizes", SHAPES)
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_stacked_outputs_and_gradients_equal_solo_models(sizes, activation):
+    scale = 0.37
+    model = StackedMLP(sizes, SEEDS, output_scale=scale, activation=activation)
+    x = inputs(sizes)
+    out = model(x)
+    assert out.shape == (
+        (len(SEEDS), len(x)) if sizes[-1] == 1 else (len(SEEDS), len(x), sizes[-1])
+    )
+    # a loss that weights replicas and outputs differently
+    weights = torch.linspace(0.5, 2.0, out.numel(), dtype=torch.float64).reshape(out.shape)
+    (weights * out).sum().backward()
+    for r, seed in enumerate(SEEDS):
+        solo = solo_model(sizes, seed, activation)
+        expected = solo(x).squeeze(-1) * scale
+        torch.testing.assert_close(out[r].detach(), expected.detach(), **TOL)
+        (weights[r] * expected).sum().backward()
+        linears = [m for m in solo if isinstance(m, nn.Linear)]
+        solo_grads = [g for m in linears for g in (m.weight.grad.T, m.bias.grad[None, :])]
+        for stacked, grad in zip(model.params, solo_grads, strict=True):
+            torch.testing.assert_close(stacked.grad[r], grad, **TOL)
+
+
+@pytest.mark.parametrize("sizes", SHAPES)
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_forward_on_one_replica_equals_its_stacked_slice(sizes, activation):
+    model = StackedMLP(sizes, SEEDS, output_scale=2.5, activation=activation)
+    x = inputs(sizes)
+    out = model(x)
+    torch.testing.assert_close(model.apply(model.params, x), out, rtol=0, atol=0)
+    for r in range(len(SEEDS)):
+        # what the trainer's LBFGS closure does: leaf tensors of one replica, unsqueezed
+        leaves = [p[r].detach().clone().requires_grad_() for p in model.params]
+        single = forward([leaf.unsqueeze(0) for leaf in leaves], x, activation, 2.5)
+        assert single.shape == (1, *out.shape[1:])
+        torch.testing.assert_close(single[0], out[r], **TOL)
+        torch.testing.assert_close(model.apply([p[r : r + 1] for p in model.params], x)[0], out[r])
+        single.sum().backward()
+        grads = torch.autograd.grad(out[r].sum(), model.params, retain_graph=True)
+        for leaf, grad in zip(leaves, grads, strict=True):
+            torch.testing.assert_close(leaf.grad, grad[r], **TOL)
+            assert grad[:r].abs().sum() == 0 and grad[r + 1 :].abs().sum() == 0
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_autocast_forward_runs_in_low_precision(activation):
+    """Under autocast the layers are matmul plus bias (the type autocast gives each op)."""
+    sizes = (10, 8, 8, 1)
+    model = StackedMLP(sizes, SEEDS, activation=activation, dtype=torch.float32)
+    x = inputs(sizes).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model(x)
+    low.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.params)
+    torch.testing.assert_close(low.float(), model(x).detach(), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: StackedMLP((3, 4, 1), [0], activation="gelu"),
+        lambda: forward(init_mlp((3, 1), 0), torch.zeros(2, 3), "gelu"),
+    ],
+)
+def test_unknown_activation_is_an_error_naming_the_allowed_ones(make):
+    message = "activation: value 'gelu' is not allowed; allowed: relu, silu, tanh"
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        make()
