@@ -18,7 +18,7 @@ from functools import partial
 import pytest
 import torch
 
-from lossscale.optim import Lion, SignSGD
+from lossscale.optim import OPTIMIZERS
 from lossscale.train.stacked_optim import (
     PER_REPLICA,
     PER_REPLICA_CLASSES,
@@ -34,20 +34,9 @@ SHAPES = [(R, 3, 5), (R, 1, 5), (R, 5), (R, 1, 1), (R,)]
 STEPS = 30
 SCALES = [1.0, 1e-6, 1e3, 37.5]  # per-replica loss scale alpha
 
+#: The reference class of every stacked optimizer: the training stage's registry.
 REFERENCE: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "nadam": torch.optim.NAdam,
-    "radam": torch.optim.RAdam,
-    "adamax": torch.optim.Adamax,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-    "adadelta": torch.optim.Adadelta,
-    "asgd": torch.optim.ASGD,
-    "rprop": torch.optim.Rprop,
-    "lion": Lion,
-    "signsgd": SignSGD,
+    name: OPTIMIZERS[name] for name in STACKED
 }
 
 # (optimizer, hyperparameters); lists are per replica, pairs may hold lists
