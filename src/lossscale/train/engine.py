@@ -58,13 +58,20 @@ def _evaluate(
 
 
 def _grad_stats(params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """Per-replica gradient RMS, fraction of zero and of non-finite entries."""
-    grads = [p.grad.reshape(p.shape[0], -1) for p in params]
-    flat = torch.cat(grads, dim=1)
+    """Per-replica gradient RMS, fraction of zero and of non-finite entries.
+
+    Non-finite entries are counted only when some replica's sum of squares (in float64)
+    is not finite, which any non-finite entry makes it.
+    """
+    flat = torch.cat([p.grad.reshape(p.shape[0], -1) for p in params], dim=1)
     n = flat.shape[1]
-    rms = torch.sqrt((flat.double() ** 2).sum(dim=1) / n)
-    zero = (flat == 0).sum(dim=1).double() / n
-    nonfinite = (~torch.isfinite(flat)).sum(dim=1).double() / n
+    squares = (flat.double() ** 2).sum(dim=1)
+    rms = torch.sqrt(squares / n)
+    zero = (n - torch.count_nonzero(flat, dim=1)).double() / n
+    if bool(torch.isfinite(squares).all()):
+        nonfinite = torch.zeros_like(rms)
+    else:
+        nonfinite = (~torch.isfinite(flat)).sum(dim=1).double() / n
     return rms, zero, nonfinite
 
 
