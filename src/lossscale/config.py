@@ -153,8 +153,7 @@ def validate_config(config: dict | None, schema: dict) -> dict:
     if config is not None and not isinstance(config, dict):
         raise ConfigError(f"config: expected a mapping of keys, got {type(config).__name__}")
     instance = copy.deepcopy(config or {})
-    for _ in range(2):  # twice: defaults that are mappings get their own defaults filled
-        _fill_defaults(instance, schema, schema)
+    _fill_defaults(instance, schema, schema)
     instance = _coerce_numbers(instance, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))

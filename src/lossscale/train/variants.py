@@ -21,7 +21,6 @@ one, eps compensation of an optimizer without a scalar eps).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lossscale.train.stacked_optim import PER_REPLICA_CLASSES, STACKED
+from lossscale.train.stacked_optim.per_replica import ADAMW_EPS, hyperparameters
 
 REGULARIZATIONS = ("none", "coupled", "decoupled", "l2")
 COMPENSATIONS = ("none", "eps", "lr", "lr_instead")
@@ -39,8 +39,6 @@ ALWAYS_DECOUPLED = frozenset(
 )
 #: Optimizers that choose with a ``decoupled_weight_decay`` flag.
 FLAG = "decoupled_weight_decay"
-#: Muon trains the biases with AdamW; its eps (AdamW's default) follows eps compensation.
-MUON_ADAMW_EPS = 1e-8
 
 
 def optimizer_keywords(name: str) -> dict[str, Any]:
@@ -51,9 +49,9 @@ def optimizer_keywords(name: str) -> dict[str, Any]:
         for public, names in cls.pairs.items():
             flat[public] = tuple(flat.pop(n) for n in names)
         return flat
-    params = inspect.signature(PER_REPLICA_CLASSES[name].__init__).parameters
-    skip = {"self", "params", "foreach", "fused", "differentiable", "capturable", "maximize"}
-    return {k: p.default for k, p in params.items() if k not in skip}
+    keywords = hyperparameters(PER_REPLICA_CLASSES[name])
+    keywords.pop("maximize", None)  # not a setting of the study (the stacked ones lack it)
+    return keywords
 
 
 def unsupported(optimizer: str, regularization: str, compensation: str) -> str | None:
@@ -124,14 +122,14 @@ def replica_setup(optimizer: str, base: Mapping[str, Any], replicas: Sequence[Re
         elif rep.compensation == "lr_instead":
             hyper["lr"] = hyper.get("lr", keys["lr"]) * rep.alpha
             scale = 1.0
-        if optimizer == "muon":
+        if optimizer == "muon":  # the AdamW beside Muon follows eps compensation too
             factor = rep.alpha if rep.compensation == "eps" else 1.0
-            hyper["adamw_eps"] = MUON_ADAMW_EPS * factor
+            hyper["adamw_eps"] = ADAMW_EPS * factor
         scales.append(float(scale))
         l2.append(rep.weight_decay if rep.regularization == "l2" else 0.0)
         per_replica.append(hyper)
     names = dict.fromkeys(k for hyper in per_replica for k in hyper)
-    defaults = {**keys, "adamw_eps": MUON_ADAMW_EPS}
+    defaults = {**keys, "adamw_eps": ADAMW_EPS}
     return Setup(
         loss_scales=scales,
         l2=l2,

@@ -32,6 +32,15 @@ PER_REPLICA = frozenset(PER_REPLICA_CLASSES)
 
 #: ``torch.optim`` keywords that are not hyperparameters of the study.
 _NOT_HYPER = {"self", "params", "foreach", "fused", "differentiable", "capturable"}
+#: AdamW's eps for the parameters :class:`MuonAdamW` does not give to Muon.
+ADAMW_EPS = 1e-8
+
+
+def hyperparameters(cls: type[torch.optim.Optimizer]) -> dict[str, Any]:
+    """The hyperparameter keywords of ``cls`` and their defaults."""
+    signature = inspect.signature(cls.__init__).parameters
+    return {k: v.default for k, v in signature.items() if k not in _NOT_HYPER}
+
 
 #: ``closure(r, params_r)``: evaluate replica r's loss at its leaf tensors ``params_r``
 #: (gradients already reset), call ``backward()`` on it and return it.
@@ -118,8 +127,7 @@ class PerReplicaOptimizer:
                     f"slices have shape {tuple(p.shape[1:])}; give such parameters to an "
                     "element-wise optimizer (split_for_muon separates them)"
                 )
-        signature = inspect.signature(optimizer.__init__).parameters
-        allowed = {k: v.default for k, v in signature.items() if k not in _NOT_HYPER}
+        allowed = hyperparameters(optimizer)
         for key in hyper:
             if key not in allowed:
                 raise ValueError(
@@ -242,12 +250,12 @@ class MuonAdamW:
     """
 
     def __init__(
-        self, params: Iterable[Tensor], replicas: int, adamw_eps: Any = 1e-8, **hyper: Any
+        self, params: Iterable[Tensor], replicas: int, adamw_eps: Any = ADAMW_EPS, **hyper: Any
     ) -> None:
         matrices, rest = split_for_muon(list(params))
         self.muon = PerReplicaOptimizer("muon", matrices, replicas, linear_layout=True, **hyper)
-        keywords = inspect.signature(torch.optim.Muon.__init__).parameters
-        shared = {k: hyper.get(k, keywords[k].default) for k in ("lr", "weight_decay")}
+        defaults = hyperparameters(torch.optim.Muon)
+        shared = {k: hyper.get(k, defaults[k]) for k in ("lr", "weight_decay")}
         self.adamw = StackedAdamW(rest, replicas, eps=adamw_eps, **shared)
 
     def step(self, frozen: Tensor | None = None) -> None:
