@@ -74,17 +74,23 @@ def block_jobs(name: str, block: Mapping, config: Mapping) -> dict[Job, list[Rep
     }
 
 
+def _blocks(config: Mapping) -> dict[str, dict[Job, list[Replica]]]:
+    """Each block's jobs and replicas, by block name."""
+    return {name: block_jobs(name, b, config) for name, b in config["train"]["blocks"].items()}
+
+
+def _merge(blocks: Mapping[str, dict[Job, list[Replica]]]) -> dict[Job, list[Replica]]:
+    """The blocks' jobs with their replicas each once, jobs and replicas sorted."""
+    merged: dict[Job, set[Replica]] = {}
+    for jobs in blocks.values():
+        for job, replicas in jobs.items():
+            merged.setdefault(job, set()).update(replicas)
+    return {job: sorted(merged[job]) for job in sorted(merged)}
+
+
 def expand(config: Mapping) -> dict[Job, list[Replica]]:
     """Every job of the grid with its replicas (each once, sorted), jobs sorted."""
-    merged: dict[Job, set[Replica]] = {}
-    for name, block in config["train"]["blocks"].items():
-        for job, replicas in block_jobs(name, block, config).items():
-            merged.setdefault(job, set()).update(replicas)
-    return {job: sorted(merged[job], key=_replica_order) for job in sorted(merged)}
-
-
-def _replica_order(rep: Replica) -> tuple:
-    return (rep.regularization, rep.compensation, rep.weight_decay, rep.alpha, rep.seed)
+    return _merge(_blocks(config))
 
 
 def replica_dicts(replicas: list[Replica]) -> list[dict]:
@@ -96,14 +102,11 @@ def summary(config: Mapping) -> list[dict]:
     """Rows of (block, jobs, replicas, replica-steps), then the whole grid (replicas that
     blocks share counted once)."""
     steps = config["train"]["steps"]
+    blocks = _blocks(config)
     rows = []
-    for name, block in config["train"]["blocks"].items():
-        jobs = block_jobs(name, block, config)
+    for name, jobs in [*blocks.items(), ("grid", _merge(blocks))]:
         n = sum(len(r) for r in jobs.values())
         rows.append({"block": name, "jobs": len(jobs), "replicas": n, "replica_steps": n * steps})
-    grid = expand(config)
-    n = sum(len(r) for r in grid.values())
-    rows.append({"block": "grid", "jobs": len(grid), "replicas": n, "replica_steps": n * steps})
     return rows
 
 

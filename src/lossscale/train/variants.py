@@ -70,9 +70,9 @@ def unsupported(optimizer: str, regularization: str, compensation: str) -> str |
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Replica:
-    """One replica of a cell."""
+    """One replica of a cell (ordered by its fields, in this order)."""
 
     regularization: str
     compensation: str
