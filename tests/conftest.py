@@ -26,8 +26,11 @@ def tiny_task():
     return make_task("diabetes", settings, torch.float64, "cpu")
 
 
-def run_workflow(workdir: Path, configfile: Path, cores: int = 2, timeout: int = 900):
-    """Run this repository's workflow with ``configfile`` in ``workdir``; capture output."""
+def run_workflow(
+    workdir: Path, configfile: Path, cores: int = 2, timeout: int = 900, extra: list[str] = ()
+):
+    """Run this repository's workflow with ``configfile`` in ``workdir`` (``extra``: more
+    command-line arguments); capture output."""
     cmd = [
         sys.executable,
         "-m",
@@ -40,5 +43,6 @@ def run_workflow(workdir: Path, configfile: Path, cores: int = 2, timeout: int =
         str(configfile),
         "--replace-workflow-config",
         f"-c{cores}",
+        *extra,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

@@ -16,8 +16,7 @@ import yaml
 
 from lossscale import grid
 from lossscale.config import load_schema, validate_config
-from lossscale.figures.alpha_sweep import plot_alpha_sweep
-from lossscale.figures.theme import save_figure, set_theme
+from lossscale.io import write_json
 from lossscale.report import (
     LatexError,
     blocks_rows_from_markdown,
@@ -34,32 +33,37 @@ from lossscale.report import (
     write_context,
 )
 from lossscale.report.bib import read_bib
-from lossscale.report.context import direction
 from lossscale.report.filters import (
     fmt_alpha,
     fmt_count,
+    md_alpha,
     md_escape,
     md_unescape,
     parse_alpha,
     tex_alpha,
     tex_num,
 )
-from lossscale.report.render import cited_keys
+from lossscale.report.markdown import knee_rows_from_markdown, roundoff_rows_from_markdown
+from lossscale.report.render import cited_keys, render_runtime
+from lossscale.runtime import read_benchmark, rule_times, summarize
 from lossscale.stats import slices
 from lossscale.stats.load import FINAL_COLUMNS, read_final, read_histories
 from lossscale.stats.paired import compare_all
 from lossscale.tables import (
     COMPARISON_COLUMNS,
+    KNEE_COLUMNS,
     OPTIMIZER_LABELS,
+    ROUNDOFF_COLUMNS,
     TRAIN_ID_COLUMNS,
     TRAIN_RECORD_COLUMNS,
+    VERDICTS,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "paper/templates"
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 NASTY = r"50%_{x} & $\input{...}$"
-FIGURES = ("final_loss_vs_alpha",)
+FIGURES = ("verdict_heatmap", "alpha_sweep", "asker_curves", "regularization", "precision")
 
 
 # --- synthetic inputs -------------------------------------------------------------------
@@ -97,6 +101,20 @@ def config() -> dict:
     return make_config(BLOCKS)
 
 
+def _verdict(alpha: float, lo: float, hi: float, div: int) -> str:
+    """The synthetic rows' verdict: as the statistics decide it from the CI's position."""
+    if alpha == 1.0:
+        return "reference"
+    if div:
+        return "diverged"
+    if lo > -MARGIN and hi < MARGIN:
+        return "equivalent"
+    return "better" if hi < 0 else "worse" if lo > 0 else "inconclusive"
+
+
+MARGIN = 0.02
+
+
 def _rows(cell: dict, values: dict) -> list[dict]:
     """Test and train rows of one cell; ``values``: alpha -> (mean, effect, lo, hi, div)."""
     rows = []
@@ -116,6 +134,13 @@ def _rows(cell: dict, values: dict) -> list[dict]:
                     "ci_low": lo + shift,
                     "ci_high": hi + shift,
                     "confidence": 0.95,
+                    "test": "t",
+                    "p_value": 0.001 if alpha != 1.0 else math.nan,
+                    "p_holm": 0.002 if alpha != 1.0 else math.nan,
+                    "margin": MARGIN,
+                    "tost_p": 0.3 if alpha != 1.0 else math.nan,
+                    "tost_p_holm": 0.6 if alpha != 1.0 else math.nan,
+                    "verdict": _verdict(alpha, lo + shift, hi + shift, div),
                 }
             )
     return rows
@@ -196,24 +221,61 @@ def _write_figures(directory: Path) -> list[Path]:
     return paths
 
 
+def knee_frame() -> pd.DataFrame:
+    """Two knees: Adam's agrees (ratio 0.5), NAdam's lies below the grid."""
+    base = {**MAIN, "factor": 10.0, "eps": 1e-8, "grad_rms_init": 2e-12}
+    return pd.DataFrame(
+        [
+            {**base, "optimizer": "adam", "predicted_knee": 5000.0, "measured_knee": 2500.0,
+             "censored": "", "ratio": 0.5, "agrees": True},
+            {**base, "optimizer": "nadam", "eps": 1e-7, "predicted_knee": 5e4,
+             "measured_knee": 1.0, "censored": "below", "ratio": 2e-5, "agrees": False},
+        ]
+    )[list(KNEE_COLUMNS)]  # fmt: skip
+
+
+def roundoff_frame() -> pd.DataFrame:
+    """Adam with eps scaled: bitwise at 2^10, round-off of 0.2 SD at 10."""
+    base = {**MAIN, "optimizer": "adam", "compensation": "eps", "n_seeds": 3, "seed_sd": 0.05}
+    return pd.DataFrame(
+        [
+            {**base, "alpha": 1024.0, "power_of_two": True, "bitwise": True,
+             "max_abs_diff": 0.0, "ratio": 0.0, "uncompensated_abs_effect": 0.5,
+             "uncompensated_ratio": 10.0},
+            {**base, "alpha": 10.0, "power_of_two": False, "bitwise": False,
+             "max_abs_diff": 0.01, "ratio": 0.2, "uncompensated_abs_effect": 0.1,
+             "uncompensated_ratio": 2.0},
+        ]
+    )[list(ROUNDOFF_COLUMNS)]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | list[Path]]:
     root = tmp_path_factory.mktemp("results")
-    comparisons_frame().to_csv(root / "comparisons.csv", index=False)
-    claims_frame().to_csv(root / "claims.csv", index=False)
-    return {
-        "claims": root / "claims.csv",
-        "comparisons": root / "comparisons.csv",
-        "figures": _write_figures(root / "figures"),
+    frames = {
+        "comparisons": comparisons_frame(),
+        "claims": claims_frame(),
+        "knee": knee_frame(),
+        "roundoff": roundoff_frame(),
     }
+    for name, frame in frames.items():
+        frame.to_csv(root / f"{name}.csv", index=False)
+    return {name: root / f"{name}.csv" for name in frames} | {
+        "figures": _write_figures(root / "figures"),
+        "benchmarks": _write_benchmarks(root / "runtime"),
+        "runtime": root / "runtime",
+    }
+
+
+def csv_inputs(inputs: dict) -> dict[str, Path]:
+    """The result files build_context reads (no figures, no run-time files)."""
+    return {k: v for k, v in inputs.items() if k not in ("figures", "benchmarks", "runtime")}
 
 
 @pytest.fixture(scope="module")
 def context(inputs: dict, config: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("report") / "context.json"
-    write_context(
-        inputs["claims"], inputs["comparisons"], config, "abc123", FIGURES, out, repo=None
-    )
+    write_context(csv_inputs(inputs), config, "abc123", FIGURES, out, repo=None)
     return json.loads(out.read_text())
 
 
@@ -223,7 +285,27 @@ def paper(context: dict, inputs: dict, tmp_path_factory: pytest.TempPathFactory)
     root = tmp_path_factory.mktemp("paper")
     (root / "context.json").write_text(json.dumps(context))
     render_paper(root / "context.json", TEMPLATES, root / "build", inputs["figures"])
+    write_json(summarize(inputs["benchmarks"], inputs["runtime"], cores=2), root / "runtime.json")
+    render_runtime(root / "runtime.json", TEMPLATES, root / "build")
     return root / "build"
+
+
+BENCHMARK = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _write_benchmarks(directory: Path) -> list[Path]:
+    """Snakemake benchmark files: two training jobs and the claims check."""
+    files = {
+        "train_cell/diabetes/adam/float32.tsv": "12.5\t0:00:12\t800.5\t0\t0\t0\t0\t0\t90\t11.0\n",
+        "train_cell/diabetes/sgd/float32.tsv": "7.5\t0:00:07\t900.0\t0\t0\t0\t0\t0\t90\t7.0\n",
+        "check_claims.tsv": "40.0\t0:00:40\t950.0\t0\t0\t0\t0\t0\t60\t30.0\n",
+    }
+    paths = []
+    for name, row in files.items():
+        paths.append(directory / name)
+        paths[-1].parent.mkdir(parents=True, exist_ok=True)
+        paths[-1].write_text(BENCHMARK + row)
+    return paths
 
 
 # --- filters ----------------------------------------------------------------------------
@@ -268,9 +350,10 @@ def test_fmt_num_rejects_non_numbers() -> None:
 
 
 def test_tex_num_typesets_the_same_digits() -> None:
-    assert tex_num(1.23456e-5) == r"$1.23\times10^{-5}$"
-    assert tex_num(1e5) == r"$10^{5}$"
-    assert tex_num(-0.5) == "$-0.5$"
+    assert tex_num(1.23456e-5) == r"\num{1.23e-5}"
+    assert tex_num(1e5) == r"\num{1e5}"
+    assert tex_num(-0.5) == r"\num{-0.5}"
+    assert tex_num(math.inf) == r"$\infty$"
     assert tex_num(math.nan) == "n/a"
 
 
@@ -315,25 +398,11 @@ def test_powers_of_two_print_exactly(alpha: float, text: str) -> None:
 
 
 def test_tex_alpha() -> None:
-    assert tex_alpha(1024.0) == "$2^{10}$" and tex_alpha(1e5) == "$10^{5}$"
+    assert tex_alpha(1024.0) == "$2^{10}$" and tex_alpha(1e5) == r"\num{1e5}"
+    assert md_alpha(1024.0) == "$2^{10}$" and parse_alpha(md_alpha(2.0**20)) == 2.0**20
 
 
 # --- context ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("effect", "low", "high", "expected"),
-    [
-        (-1.0, -2.0, -0.5, "lower"),
-        (1.0, 0.5, 2.0, "higher"),
-        (0.1, -0.1, 0.3, "none"),
-        (0.0, 0.0, 0.0, "identical"),
-        (None, None, None, "undetermined"),
-        (math.nan, -1.0, 1.0, "undetermined"),
-    ],
-)
-def test_direction(effect, low, high, expected) -> None:
-    assert direction(effect, low, high) == expected
 
 
 def test_context_content(context: dict) -> None:
@@ -347,9 +416,13 @@ def test_context_content(context: dict) -> None:
         "ledger_counts",
         "results",
         "findings",
+        "verdicts",
         "blocks",
+        "by_axis",
         "asker",
         "focal",
+        "knee",
+        "roundoff",
         "summary",
         "figures",
         "provenance",
@@ -361,18 +434,40 @@ def test_context_content(context: dict) -> None:
         ("float32", "none")
     }
     sgd, adam, nadam = context["findings"]
-    assert sgd["test"]["direction"] == "undetermined" and sgd["best"]["alpha"] == 1.0
-    assert adam["test"]["direction"] == "lower" and adam["lower_alphas"] == [1e5]
-    assert nadam["test"]["direction"] == "higher" and nadam["diverged_alphas"] == [1e5]
-    assert context["summary"]["invariant_by_direction"]["lower"] == ["Adam"]
-    assert context["summary"]["by_direction"]["undetermined"] == ["SGD"]
+    assert sgd["test"]["verdict"] == "diverged" and sgd["best"]["alpha"] == 1.0
+    assert sgd["by_verdict"]["inconclusive"] == [10.0]
+    assert adam["test"]["verdict"] == "better" and adam["by_verdict"]["equivalent"] == [10.0]
+    assert nadam["test"]["verdict"] == "diverged" and nadam["by_verdict"]["diverged"] == [1e5]
+    assert context["summary"]["invariant_by_verdict"]["better"] == ["Adam"]
+    assert context["summary"]["by_verdict"]["diverged"] == ["SGD", "NAdam"]
+    assert context["verdicts"]["main"] == {
+        "equivalent": 1,
+        "better": 1,
+        "worse": 0,
+        "diverged": 2,
+        "inconclusive": 2,
+    }
     assert context["summary"]["contradicted_claims"] == [NASTY]
     assert context["study"]["confidence_percent"] == pytest.approx(95)
+    assert (context["study"]["margin"], context["study"]["test"]) == (MARGIN, "t")
     prov = context["provenance"]
     assert prov["config_hash"] == "abc123" and prov["commit"] == "unknown"
     assert {"torch", "snakemake", "numpy", "pandas", "scipy", "jinja2"} <= set(prov["versions"])
     # NaN becomes null, so the JSON is standard
     assert context["results"][1]["mean"] is None
+
+
+def test_knee_and_roundoff_summaries(context: dict) -> None:
+    knee = context["knee"]
+    assert (knee["n"], knee["agree"], knee["censored"], knee["n_uncensored"]) == (2, 1, 1, 1)
+    assert knee["ratio_geomean"] == pytest.approx(0.5)
+    assert [r["label"] for r in knee["disagree"]] == ["NAdam"]
+    roundoff = context["roundoff"]
+    assert (roundoff["n_powers"], roundoff["n_powers_bitwise"], roundoff["n_others"]) == (1, 1, 1)
+    assert roundoff["max_ratio"] == pytest.approx(0.2)
+    assert roundoff["max_uncompensated_ratio"] == pytest.approx(2.0)
+    [row] = roundoff["rows"]
+    assert (row["label"], row["n_powers_bitwise"], row["n_powers"]) == ("Adam", 1, 1)
 
 
 def test_context_reads_the_grid_from_the_config(context: dict, config: dict) -> None:
@@ -418,37 +513,52 @@ def test_block_findings_compare_each_setting(context: dict) -> None:
     blocks = {b["name"]: b for b in context["blocks"]}
     assert blocks["main"]["settings"] == [], "the main setting is the answer's, not repeated"
     precision = blocks["precision"]
-    assert precision["alpha"] == 1e5 and precision["varies"]["precision"]
+    assert precision["varies"]["precision"]
     by_precision = {s["precision"]: s for s in precision["settings"]}
-    assert by_precision["float64"]["lower"] == ["Adam"]
-    assert by_precision["float32"]["lower"] == ["Adam"]
+    assert by_precision["float64"]["clauses"] == [{"verdict": "better", "labels": ["Adam"]}]
+    assert by_precision["float32"]["changed"] == ["Adam"]
+    assert by_precision["float32"]["alpha"] == 1e5
     asker = {s["compensation"]: s for s in blocks["asker"]["settings"]}
-    assert asker["lr_instead"]["undetermined"] == ["NAdam"]
-    assert asker["none"]["higher"] == ["NAdam"]
+    assert asker["lr_instead"]["clauses"] == [{"verdict": "diverged", "labels": ["NAdam"]}]
+    # only the block's own alphas (1, 1e5): nadam's alpha = 10 of block main is left out
+    assert asker["none"]["counts"] == dict.fromkeys(VERDICTS, 0) | {"diverged": 1}
+    assert context["by_axis"]["precision"]["float64"]["changed"] == ["Adam"]
     [alternative] = context["asker"]
-    assert alternative["lr"]["direction"] == "undetermined" and alternative["lr"]["n_diverged"] == 3
-    assert alternative["loss"]["direction"] == "higher"
+    assert alternative["lr"]["verdict"] == "diverged" and alternative["lr"]["n_diverged"] == 3
+    assert alternative["loss"]["verdict"] == "diverged"
     assert context["focal"] is None, "the synthetic grid trains no focal-loss task"
 
 
 def test_context_rejects_missing_columns(inputs: dict, config: dict, tmp_path: Path) -> None:
     pd.read_csv(inputs["claims"]).drop(columns="tolerance").to_csv(tmp_path / "c.csv")
+    broken = csv_inputs(inputs) | {"claims": tmp_path / "c.csv"}
     with pytest.raises(ValueError, match="tolerance"):
+        write_context(broken, config, "h", FIGURES, tmp_path / "x")
+    pd.read_csv(inputs["knee"]).drop(columns="agrees").to_csv(tmp_path / "k.csv")
+    with pytest.raises(ValueError, match="agrees"):
         write_context(
-            tmp_path / "c.csv", inputs["comparisons"], config, "h", FIGURES, tmp_path / "x"
+            csv_inputs(inputs) | {"knee": tmp_path / "k.csv"}, config, "h", FIGURES, tmp_path / "x"
         )
+    assert not (tmp_path / "x").exists()
 
 
 # --- rendering --------------------------------------------------------------------------
 
 
 def test_render_writes_everything(paper: Path) -> None:
-    for name in ("paper.tex", "paper.md", "refs.bib", "figures/final_loss_vs_alpha.pdf"):
+    for name in ("paper.tex", "paper.md", "refs.bib", *(f"figures/{f}.pdf" for f in FIGURES)):
         assert (paper / name).is_file(), name
     tex = (paper / "paper.tex").read_text()
+    md = (paper / "paper.md").read_text()
     assert tex.startswith(r"\pdfinfoomitdate=1 \pdftrailerid{} \pdfsuppressptexinfo=-1")
-    assert "keepaspectratio]{figures/final_loss_vs_alpha.pdf}" in tex
-    assert "[sweep]: figures/final_loss_vs_alpha.png" in (paper / "paper.md").read_text()
+    for number, name in enumerate(FIGURES, 1):
+        assert f"keepaspectratio]{{figures/{name}.pdf}}" in tex
+        assert f"\\label{{fig:{name}}}" in tex
+        assert f"[{name}]: figures/{name}.png" in md
+        assert f"**Figure {number}.**" in md
+    assert r"\input{runtime}" in tex and "[runtime.md](runtime.md)" in md
+    # numbers through siunitx, math in $...$ in both formats
+    assert r"\num{1e-5}" in tex and "$\\alpha$ = 1e5" in md
 
 
 def test_nasty_label_is_escaped_in_both_formats(paper: Path) -> None:
@@ -482,10 +592,29 @@ def test_markdown_table_matches_comparisons(paper: Path, inputs: dict) -> None:
                 k: fmt_num(getattr(r, k))
                 for k in ("n_seeds", "n_diverged", "mean", "effect", "ci_low", "ci_high")
             },
+            "p_holm": fmt_num(r.p_holm),
+            "tost_p_holm": fmt_num(r.tost_p_holm),
+            "verdict": r.verdict,
         }
         for r in csv.itertuples()
     ]
-    assert table == expected and len(table) == 6
+    assert [{k: row[k] for k in expected[0]} for row in table] == expected
+    assert len(table) == 6
+
+
+def test_markdown_knee_and_roundoff_tables_match_the_csvs(paper: Path, inputs: dict) -> None:
+    md = (paper / "paper.md").read_text()
+    knee = pd.read_csv(inputs["knee"])
+    shown = knee_rows_from_markdown(md)
+    assert [r["predicted"] for r in shown] == [fmt_num(x) for x in knee["predicted_knee"]]
+    assert [r["measured"] for r in shown] == ["2500", "≤ 1"]
+    assert [r["agrees"] for r in shown] == ["yes", "no"]
+    [row] = roundoff_rows_from_markdown(md)
+    assert (row["bitwise"], row["max_ratio"], row["max_uncompensated_ratio"]) == (
+        "1 of 1",
+        "0.2",
+        "2",
+    )
 
 
 def test_markdown_blocks_and_tasks_tables_match_the_grid(paper: Path, config: dict) -> None:
@@ -546,41 +675,73 @@ def _answer(context: dict, fmt: str = "md") -> str:
     return text.split("Answer", 1)[1]
 
 
-def test_finding_sentence_follows_the_data(context: dict) -> None:
-    answer = _answer(context)
-    assert "The interval lies below zero: scaling the loss lowered the test error." in answer
-    assert "the data disagree with it" in answer
-    assert (
-        "the final test error was detectably lower for Adam; detectably higher for NAdam;" in answer
-    )
-    flipped = json.loads(json.dumps(context))
-    for f in flipped["findings"]:  # Adam's effect at the largest alpha: now CI contains zero
-        if f["optimizer"] == "adam":
-            f["test"].update(effect=0.01, ci_low=-0.02, ci_high=0.04, direction="none")
-            f["test"]["changed"] = False
-    flipped["summary"]["invariant_by_direction"] = {"lower": [], "higher": ["NAdam"]}
-    answer = _answer(flipped)
-    adam = answer.split("For Adam", 1)[1].split("For NAdam", 1)[0]
-    assert "The interval contains zero: no change was detectable" in adam
-    assert "lowered the test error" not in adam
-    assert "higher for NAdam" in answer
+def _flipped_context(inputs: dict, config: dict, tmp_path: Path, edit) -> dict:
+    """The context rebuilt after ``edit(comparisons_frame)`` changed the input CSV."""
+    frame = pd.read_csv(inputs["comparisons"])
+    edit(frame)
+    frame.to_csv(tmp_path / "comparisons.csv", index=False)
+    flipped = csv_inputs(inputs) | {"comparisons": tmp_path / "comparisons.csv"}
+    write_context(flipped, config, "abc123", FIGURES, tmp_path / "context.json")
+    return json.loads((tmp_path / "context.json").read_text())
 
 
-def test_asker_alternative_and_blocks_follow_the_data(context: dict) -> None:
+def _row(frame: pd.DataFrame, optimizer: str, alpha: float, **cell) -> pd.Series:
+    mask = (frame["optimizer"] == optimizer) & (frame["alpha"] == alpha)
+    mask &= frame["quantity"] == "test"
+    for key, value in (MAIN | cell).items():
+        mask &= frame[key] == value
+    return mask
+
+
+def test_finding_sentence_follows_the_data(
+    context: dict, inputs: dict, config: dict, tmp_path: Path
+) -> None:
+    """Flip one input row (Adam at alpha = 1e5 becomes equivalent) and the answer's
+    sentences change with it."""
     answer = _answer(context)
-    assert "the learning rate multiplied by 1e5,\nno comparison was possible, as 3 of 3" in answer
+    assert "the final test metric was detectably better for Adam; lost to divergence" in answer
+    assert "Scaling the loss changed the results of Adam, which the textbook" in answer
+
+    def equivalent(frame: pd.DataFrame) -> None:
+        mask = _row(frame, "adam", 1e5)
+        frame.loc[mask, ["effect", "ci_low", "ci_high", "verdict"]] = [
+            0.001,
+            -0.01,
+            0.01,
+            "equivalent",
+        ]
+
+    flipped = _answer(_flipped_context(inputs, config, tmp_path, equivalent))
+    assert "the final test metric was equivalent to the unscaled loss for Adam;" in flipped
+    assert "Scaling the loss changed the results" not in flipped
+    assert "For Adam, which the textbook answer calls invariant, the final test metric" in flipped
+
+
+def test_asker_alternative_and_blocks_follow_the_data(
+    context: dict, inputs: dict, config: dict, tmp_path: Path
+) -> None:
     md = render("md", context, TEMPLATES)
-    blocks = md.split("### Blocks of the grid", 1)[1].split("## Answer", 1)[0]
-    assert "In float64 precision, the test metric was detectably lower for Adam." in blocks
-    assert "With compensation `lr_instead`, the test metric was not comparable" in blocks
-    assert "Block `main`" not in blocks, "a block with nothing beyond the answer says nothing"
-    flipped = json.loads(json.dumps(context))
-    precision = next(b for b in flipped["blocks"] if b["name"] == "precision")
-    float64 = next(s for s in precision["settings"] if s["precision"] == "float64")
-    float64["clauses"] = [{"direction": "higher", "labels": ["Adam"]}]
-    md = render("md", flipped, TEMPLATES)
-    assert "In float64 precision, the test metric was detectably higher for Adam." in md
-    assert "this configuration trains no focal-loss task" in answer
+    assert "With the learning rate raised,\n3 of 3 seeds diverged, as the asker reported." in md
+    assert "made 3 of 3 seeds diverge, as you observed" in md
+    precision = md.split("### Precision", 1)[1].split("### Other blocks", 1)[0]
+    assert (
+        "In float64 precision, at $\\alpha$ = 1e5 the test metric was detectably better for Adam."
+        in precision
+    )
+    others = md.split("### Other blocks of the grid", 1)[1].split("## Answer", 1)[0]
+    assert "Block `main`" not in others, "a block with nothing beyond the answer says nothing"
+    assert "Block `precision`" not in others, "reported in its own section"
+
+    def worse(frame: pd.DataFrame) -> None:
+        mask = _row(frame, "adam", 1e5, precision="float64")
+        frame.loc[mask, ["effect", "ci_low", "ci_high", "verdict"]] = [0.4, 0.3, 0.5, "worse"]
+
+    md = render("md", _flipped_context(inputs, config, tmp_path, worse), TEMPLATES)
+    assert (
+        "In float64 precision, at $\\alpha$ = 1e5 the test metric was detectably worse for Adam."
+        in md
+    )
+    assert "this configuration trains no focal-loss task" in md
 
 
 def test_shared_partials_need_no_escaping() -> None:
@@ -607,45 +768,36 @@ def test_reference_lists_show_the_cited_entries(paper: Path) -> None:
 def test_default_config_cites_every_reference(inputs: dict, tmp_path: Path) -> None:
     """refs.bib holds no entry that the default study leaves uncited."""
     default = yaml.safe_load((ROOT / "config.yaml").read_text())
-    write_context(
-        inputs["claims"],
-        inputs["comparisons"],
-        validate_config(default, load_schema(SCHEMA)),
-        "h",
-        FIGURES,
-        tmp_path / "context.json",
-    )
+    config = validate_config(default, load_schema(SCHEMA))
+    write_context(csv_inputs(inputs), config, "h", FIGURES, tmp_path / "context.json")
     context = json.loads((tmp_path / "context.json").read_text())
     assert len(context["optimizers"]) == len(OPTIMIZER_LABELS) == 16
     assert set(cited_keys("tex", context, TEMPLATES)) == set(read_bib(TEMPLATES / "refs.bib"))
     # a focal-loss task in the grid, but no comparisons of it in the synthetic CSV
     assert context["focal"] == {"focal": [], "cross_entropy": []}
     md = render("md", context, TEMPLATES)
-    assert "focal loss (Lin et al., 2017)" in md
+    assert "classified (Lin et al., 2017)" in md
     assert "trains no focal-loss task" not in md
 
 
 def test_render_without_result_rows(inputs: dict, config: dict, tmp_path: Path) -> None:
     """Empty result tables still give a complete paper (the sentences say so)."""
-    for name in ("claims", "comparisons"):
+    for name in ("claims", "comparisons", "knee", "roundoff"):
         pd.read_csv(inputs[name]).iloc[:0].to_csv(tmp_path / f"{name}.csv", index=False)
-    write_context(
-        tmp_path / "claims.csv",
-        tmp_path / "comparisons.csv",
-        config,
-        "h",
-        FIGURES,
-        tmp_path / "context.json",
-    )
+    empty = {
+        name: tmp_path / f"{name}.csv" for name in ("claims", "comparisons", "knee", "roundoff")
+    }
+    write_context(empty, config, "h", FIGURES, tmp_path / "context.json")
     render_paper(tmp_path / "context.json", TEMPLATES, tmp_path / "build", inputs["figures"])
     md = (tmp_path / "build/paper.md").read_text()
     assert "No derivation checks were run" in md
     assert results_rows_from_markdown(md) == []
+    assert knee_rows_from_markdown(md) == [] and "## Limitations" in md
 
 
 def test_render_paper_needs_the_figures(context: dict, tmp_path: Path) -> None:
     (tmp_path / "context.json").write_text(json.dumps(context))
-    with pytest.raises(FileNotFoundError, match="final_loss_vs_alpha"):
+    with pytest.raises(FileNotFoundError, match="verdict_heatmap"):
         render_paper(tmp_path / "context.json", TEMPLATES, tmp_path / "build", figures=[])
 
 
@@ -688,6 +840,40 @@ def test_build_pdf(paper: Path, tmp_path: Path) -> None:
     with pytest.raises(LatexError, match="Undefined control sequence"):
         build_pdf(build / "paper.tex")
     assert not pdf.exists()
+    # an unresolved reference fails the build as well (it would print as ??)
+    (build / "paper.tex").write_text(
+        (paper / "paper.tex")
+        .read_text()
+        .replace(r"\end{document}", r"\cref{tab:nowhere}\end{document}")
+    )
+    with pytest.raises(LatexError, match="tab:nowhere"):
+        build_pdf(build / "paper.tex")
+    assert not pdf.exists()
+
+
+def test_runtime_summary_per_rule(inputs: dict, tmp_path: Path) -> None:
+    rules = rule_times(inputs["benchmarks"], inputs["runtime"])
+    assert [r["rule"] for r in rules] == ["check_claims", "train_cell"]
+    train = rules[1]
+    assert (train["jobs"], train["wall_s"], train["max_wall_s"]) == (2, 20.0, 12.5)
+    assert (train["cpu_s"], train["max_rss_mb"]) == (18.0, 900.0)
+    (tmp_path / "bad.tsv").write_text("s\tcpu\n1\t2\n")
+    with pytest.raises(ValueError, match=r"bad.tsv: not a Snakemake benchmark file"):
+        read_benchmark(tmp_path / "bad.tsv")
+
+
+def test_runtime_fragment_is_separate_from_the_paper(paper: Path) -> None:
+    """Wall times, date and hardware appear only in runtime.{tex,md}."""
+    md = (paper / "runtime.md").read_text()
+    table = parse_markdown_tables(md)["runtime"]
+    assert [(r["Rule"], r["Jobs"], r["Wall time (s)"]) for r in table] == [
+        ("check_claims", "1", "40"),
+        ("train_cell", "2", "20"),
+    ]
+    assert r"\num{12.5}" in (paper / "runtime.tex").read_text()
+    for name in ("paper.tex", "paper.md"):
+        text = (paper / name).read_text()
+        assert "UTC" not in text and "12.5" not in text
 
 
 # --- the report's inputs: statistics, the main slice and the figure ----------------------
@@ -805,27 +991,3 @@ def test_main_slice_of_the_default_and_other_grids() -> None:
 )
 def test_table_alphas(alphas: list[float], shown: list[float]) -> None:
     assert slices.table_alphas(alphas) == shown
-
-
-def test_alpha_sweep_figure_has_a_panel_per_task_at_the_main_settings(tmp_path: Path) -> None:
-    set_theme()
-    history = history_frame()
-    digits = history.assign(task="digits", test_metric=history["test_metric"] / 10)
-    other = history.assign(task="teacher_student", precision="float64")  # not main settings
-    frame = pd.concat([history, digits, other], ignore_index=True)
-    tasks = {"diabetes": {"kind": "diabetes"}, "digits": {"kind": "digits", "objective": "focal"}}
-    fig = plot_alpha_sweep(frame, tasks, task_order=["digits", "diabetes"])
-    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
-    assert [ax.get_title() for ax in panels] == ["digits", "diabetes"]
-    assert panels[0].get_yscale() == "linear" and "error rate" in panels[0].get_ylabel()
-    assert panels[1].get_yscale() == "log" and "normalized MSE" in panels[1].get_ylabel()
-    # one line per optimizer: regularization none only (coupled is another setting)
-    [line] = [ln for ln in panels[1].get_lines() if len(set(ln.get_xdata())) > 1]
-    assert list(line.get_xdata()) == [1.0, 1024.0]
-    assert list(line.get_ydata()) == pytest.approx([1.1, 1.1])
-    save_figure(fig, tmp_path / "a.pdf", tmp_path / "a.png")
-    fig = plot_alpha_sweep(frame, tasks, task_order=["digits", "diabetes"])
-    save_figure(fig, tmp_path / "b.pdf", tmp_path / "b.png")
-    for ext in ("pdf", "png"):
-        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
-    assert b"CreationDate" not in (tmp_path / "a.pdf").read_bytes()

@@ -21,6 +21,7 @@ from lossscale.report import (
     theory_rows_from_markdown,
 )
 from lossscale.report.filters import fmt_count, parse_alpha
+from lossscale.report.markdown import knee_rows_from_markdown, roundoff_rows_from_markdown
 from lossscale.stats import slices
 from lossscale.tables import OPTIMIZER_LABELS, TRAIN_ID_COLUMNS, TRAIN_RECORD_COLUMNS
 
@@ -73,11 +74,15 @@ def test_every_number_in_the_markdown_table_equals_the_stats_csv(smoke, smoke_co
         .sort_values(["rank", "alpha"])
     )
     table = results_rows_from_markdown((work / "paper/build/paper.md").read_text())
-    assert len(table) == len(expected) == 4
+    # adam, sgd and signsgd of block main, nadam of block asker (its none compensation)
+    assert len(table) == len(expected) == 8
     for row, exact in zip(table, expected.itertuples(), strict=True):
         assert row["optimizer"] == OPTIMIZER_LABELS[exact.optimizer]
         assert parse_alpha(row["alpha"]) == exact.alpha
+        assert row["verdict"] == exact.verdict
         for key in ("n_seeds", "n_diverged", "mean", "effect", "ci_low", "ci_high"):
+            assert _close(_number(row[key]), float(getattr(exact, key))), (key, row, exact)
+        for key in ("p_holm", "tost_p_holm"):
             assert _close(_number(row[key]), float(getattr(exact, key))), (key, row, exact)
 
 
@@ -105,8 +110,8 @@ def test_training_table_has_every_replica_and_recorded_step(smoke, smoke_config)
     job = grid.Job("diabetes", "adam", "float32")
     frame = pd.read_parquet(work / job.path)
     assert list(frame.columns) == [*TRAIN_ID_COLUMNS, *TRAIN_RECORD_COLUMNS]
-    # adam: main's 2 alphas x 2 seeds, and the regularization block's 2 x 2 x 2
-    assert len(jobs[job]) == 12
+    # adam: main's 4 alphas x 2 seeds, and the regularization block's 2 x 2 x 2
+    assert len(jobs[job]) == 16
     replicas = frame[["regularization", "compensation", "weight_decay", "alpha", "seed"]]
     assert set(map(tuple, replicas.drop_duplicates().to_numpy())) == {
         (r.regularization, r.compensation, r.weight_decay, r.alpha, r.seed) for r in jobs[job]
@@ -114,8 +119,8 @@ def test_training_table_has_every_replica_and_recorded_step(smoke, smoke_config)
     recorded = list(range(0, train["steps"] + 1, train["record_every"]))
     assert recorded == [0, 5, 10, 15, 20]
     steps = frame.groupby(["regularization", "alpha", "seed"])["step"].apply(list)
-    assert len(steps) == 12 and all(s == recorded for s in steps)
-    assert len(frame) == 12 * len(recorded)
+    assert len(steps) == 16 and all(s == recorded for s in steps)
+    assert len(frame) == 16 * len(recorded)
     provenance = json.loads(pq.read_schema(work / job.path).metadata[b"lossscale"])
     assert {"commit", "config_hash", "versions", "device", "threads"} <= set(provenance)
     assert provenance["versions"]["torch"].startswith("2.13.0")
@@ -125,6 +130,7 @@ def test_the_asker_cell_trains_only_with_the_large_loss_scale(smoke):
     work, _ = smoke
     csv = pd.read_csv(work / "results/stats/comparisons.csv")
     adam = (csv["optimizer"] == "adam") & (csv["regularization"] == "none")
+    adam &= csv["precision"] == "float32"
     train = csv[adam & (csv["quantity"] == "train") & (csv["alpha"] == 1e5)]
     assert len(train) == 1
     assert train.iloc[0]["ci_high"] < 0, "alpha = 1e5 should lower Adam's training error"
@@ -138,11 +144,7 @@ def test_paper_describes_the_grid_block_by_block(smoke, smoke_config):
     assert (
         [b["block"] for b in blocks]
         == [s["block"] for s in sizes]
-        == [
-            "main",
-            "regularization",
-            "grid",
-        ]
+        == ["main", "regularization", "precision", "asker", "grid"]
     )
     for shown, size in zip(blocks, sizes, strict=True):
         assert (shown["jobs"], shown["replicas"]) == (
@@ -150,13 +152,52 @@ def test_paper_describes_the_grid_block_by_block(smoke, smoke_config):
             fmt_count(size["replicas"]),
         )
     assert blocks[1]["regularizations"] == "coupled, l2"
-    results = md.split("### Blocks of the grid", 1)[1].split("## Answer", 1)[0]
-    assert (
-        "Block `regularization`, on `diabetes` with Adam, at \N{GREEK SMALL LETTER ALPHA} = 2^10:"
-        in results
-    )
-    assert "With regularization `coupled`, the test metric was" in results
-    assert "With regularization `l2`, the test metric was" in results
+    section = md.split("### Regularization", 1)[1].split("### Precision", 1)[0]
+    assert "Block `regularization` trains `diabetes` with Adam at 2 loss scales." in section
+    assert "With regularization `coupled`, at $\\alpha$ = $2^{10}$ the test metric was" in section
+    assert "With regularization `l2`, at $\\alpha$ = $2^{10}$ the test metric was" in section
+    assert "In float16\\_scaled precision, at $\\alpha$ = 1e5 the test metric was" in md
+
+
+def test_knee_and_roundoff_tables_equal_their_csvs(smoke):
+    work, _ = smoke
+    md = (work / "paper/build/paper.md").read_text()
+    knee = pd.read_csv(work / "results/stats/knee.csv")
+    assert list(knee["optimizer"]) == ["adam"], "Adam is main's only eps-type optimizer"
+    [row] = knee_rows_from_markdown(md)
+    assert row["predicted"] == fmt_num(knee["predicted_knee"].iloc[0])
+    assert row["eps"] == fmt_num(knee["eps"].iloc[0])
+    roundoff = pd.read_csv(work / "results/stats/roundoff.csv")
+    assert set(roundoff["optimizer"]) == {"signsgd"}
+    powers = roundoff[roundoff["power_of_two"]]
+    assert list(powers["alpha"]) == [1024.0] and powers["bitwise"].all()
+    [shown] = roundoff_rows_from_markdown(md)
+    assert shown["bitwise"] == "1 of 1"
+    others = roundoff[~roundoff["power_of_two"]]
+    assert shown["max_ratio"] == fmt_num(others["ratio"].max())
+
+
+def test_report_is_deterministic(smoke, root):
+    """Rerunning the figures and the report gives byte-identical paper sources and
+    figures; rebuilding the PDF from the same sources gives the same bytes. (Only
+    results/runtime/ and the runtime fragment the PDF includes may differ between runs.)"""
+    work, _ = smoke
+    build = work / "paper/build"
+    names = ["paper.tex", "paper.md", *(f"figures/{f.name}" for f in (build / "figures").iterdir())]
+
+    def rerun(*rules: str) -> dict[str, bytes]:
+        before = {name: (build / name).read_bytes() for name in names}
+        result = run_workflow(
+            work, root / "workflow/configs/smoke.yaml", extra=["--forcerun", *rules]
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        return {n for n in names if before[n] != (build / n).read_bytes()}
+
+    assert rerun("plot_figure", "build_context", "render_paper") == set()
+    assert len(names) == 2 + 2 * 5
+    if shutil.which("latexmk"):
+        names[:] = ["paper.pdf"]
+        assert rerun("build_pdf") == set()
 
 
 def test_claims_are_all_confirmed(smoke):
@@ -171,7 +212,9 @@ def test_paper_sources_and_pdf(smoke):
     build = work / "paper/build"
     tex = (build / "paper.tex").read_text()
     assert "\\toprule" in tex and "\\includegraphics" in tex and "\\citep" in tex
-    assert (build / "figures/final_loss_vs_alpha.png").stat().st_size > 10_000
+    for name in ("verdict_heatmap", "alpha_sweep", "asker_curves", "regularization", "precision"):
+        assert (build / f"figures/{name}.png").stat().st_size > 10_000, name
+    assert r"\input{runtime}" in tex and (build / "runtime.md").is_file()
     if shutil.which("latexmk"):
         assert (build / "paper.pdf").read_bytes().startswith(b"%PDF")
     else:

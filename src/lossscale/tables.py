@@ -53,6 +53,47 @@ COMPARISON_COLUMNS = (
     "ci_low",
     "ci_high",
     "confidence",
+    "test",
+    "p_value",
+    "p_holm",
+    "margin",
+    "tost_p",
+    "tost_p_holm",
+    "verdict",
+)
+
+#: A comparison's verdict (comparisons.csv's ``verdict``): the reference row (alpha = 1
+#: against itself), then the outcomes of a comparison.
+REFERENCE = "reference"
+VERDICTS = ("equivalent", "better", "worse", "diverged", "inconclusive")
+
+#: The eps knee per cell (results/stats/knee.csv): alpha* = eps / gradient RMS at
+#: initialization (predicted) against where the final training metric bends (measured).
+KNEE_COLUMNS = (
+    *CELL,
+    "eps",
+    "grad_rms_init",
+    "predicted_knee",
+    "measured_knee",
+    "censored",
+    "ratio",
+    "factor",
+    "agrees",
+)
+
+#: Round-off against effect (results/stats/roundoff.csv): runs whose loss scale is
+#: exactly undone (by the optimizer's invariance or a compensation) against alpha = 1.
+ROUNDOFF_COLUMNS = (
+    *CELL,
+    "alpha",
+    "power_of_two",
+    "n_seeds",
+    "bitwise",
+    "max_abs_diff",
+    "seed_sd",
+    "ratio",
+    "uncompensated_abs_effect",
+    "uncompensated_ratio",
 )
 
 #: Optimizers in display order, with the names the figures and the paper use.

@@ -16,6 +16,7 @@ os.environ.update(
 ENV = str(ROOT / "environment.yml")
 
 from lossscale.config import ConfigError, config_hash, load_schema, validate_config
+from lossscale.figures import figure_inputs
 from lossscale.grid import Job, expand as expand_grid, replica_dicts
 
 try:
@@ -76,7 +77,30 @@ def want_pdf():
 
 def get_final_output():
     """The paper in every format this machine can build."""
-    targets = ["paper/build/paper.tex", "paper/build/paper.md"]
+    targets = [
+        "paper/build/paper.tex",
+        "paper/build/paper.md",
+        "paper/build/runtime.md",
+    ]
     if want_pdf():
         targets.append("paper/build/paper.pdf")
     return targets
+
+
+def jobs_read_by(reads_job):
+    """The training jobs' parquet files that ``reads_job`` (a stats module's) selects."""
+    return [job.path for job in GRID if reads_job(job)]
+
+
+def plot_inputs(wildcards):
+    """The result files and package code the figure ``wildcards.figure`` reads."""
+    return {
+        **figure_inputs(wildcards.figure, config),
+        "code": package_code(
+            "figures",
+            "stats/slices.py",
+            "stats/load.py",
+            "stats/paired.py",
+            "tables.py",
+        ),
+    }

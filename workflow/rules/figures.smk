@@ -1,22 +1,35 @@
-# Figures: seaborn, PDF for LaTeX and PNG for Markdown.
+# Figures: seaborn, PDF for LaTeX and PNG for Markdown; one rule for all of them, each
+# figure reading only its block's training files (lossscale.figures.figure_inputs).
 
-from lossscale.stats.slices import MAIN_SETTINGS, grid_orders, main_slice
+from lossscale.figures import available_figures
+
+#: The figures this config has data for, PDF and PNG of each: the report's inputs.
+FIGURE_NAMES = available_figures(config)
+FIGURE_FILES = [
+    f"results/figures/{name}.{ext}" for name in FIGURE_NAMES for ext in ("pdf", "png")
+]
+#: What the figures read of the config (a change elsewhere does not redraw them).
+FIGURE_CONFIG = {
+    "tasks": config["tasks"],
+    "train": {"blocks": config["train"]["blocks"]},
+}
 
 
-rule plot_alpha_sweep:
+rule plot_figure:
     input:
-        train=train_outputs(),
-        code=package_code("figures", "stats", "tables.py"),
+        unpack(plot_inputs),
     output:
-        pdf=report("results/figures/final_loss_vs_alpha.pdf", category="Figures"),
-        png="results/figures/final_loss_vs_alpha.png",
+        pdf=report("results/figures/{figure}.pdf", category="Figures"),
+        png="results/figures/{figure}.png",
     log:
-        "logs/plot_alpha_sweep.log",
+        "logs/plot_{figure}.log",
+    benchmark:
+        "results/runtime/plot_figure/{figure}.tsv"
+    wildcard_constraints:
+        figure="|".join(FIGURE_NAMES) or "(?!)",
     conda:
         ENV
     params:
-        tasks=config["tasks"],
-        settings={axis: main_slice(config)[axis] for axis in MAIN_SETTINGS},
-        orders=grid_orders(config),
+        config=FIGURE_CONFIG,
     script:
-        "../scripts/plot_alpha_sweep.py"
+        "../scripts/plot_figure.py"

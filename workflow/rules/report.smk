@@ -2,7 +2,20 @@
 # paper.md (same context, same prose partials), then latexmk builds paper.pdf.
 
 PAPER_TEMPLATES = ROOT / "paper/templates"
-PAPER_FIGURES = [rules.plot_alpha_sweep.output.pdf, rules.plot_alpha_sweep.output.png]
+PAPER_FIGURES = FIGURE_FILES
+#: Snakemake benchmark files of the rules before the report: the run-time summary's input.
+BENCHMARKS = [
+    "results/runtime/check_claims.tsv",
+    *(
+        f"results/runtime/train_cell/{job.task}/{job.optimizer}/{job.precision}.tsv"
+        for job in GRID
+    ),
+    *(
+        f"results/runtime/{rule}.tsv"
+        for rule in ("compare_alphas", "eps_knee", "roundoff")
+    ),
+    *(f"results/runtime/plot_figure/{name}.tsv" for name in FIGURE_NAMES),
+]
 
 
 rule build_context:
@@ -11,6 +24,8 @@ rule build_context:
         symbolic=rules.check_claims.output.symbolic,
         ledger=rules.check_claims.output.ledger,
         comparisons=rules.compare_alphas.output.comparisons,
+        knee=rules.eps_knee.output.knee,
+        roundoff=rules.roundoff.output.roundoff,
         code=package_code(
             "report",
             "stats/slices.py",
@@ -31,7 +46,7 @@ rule build_context:
             for key in ("train", "tasks", "optimizers", "stats", "derivations")
         },
         config_hash=CONFIG_HASH,
-        figures=sorted({Path(f).stem for f in PAPER_FIGURES}),
+        figures=FIGURE_NAMES,
         root=ROOT,
     script:
         "../scripts/build_context.py"
@@ -59,9 +74,46 @@ rule render_paper:
         "../scripts/render_paper.py"
 
 
+rule summarize_runtime:
+    input:
+        benchmarks=BENCHMARKS,
+        code=package_code("runtime.py", "io.py"),
+    output:
+        summary="results/runtime/summary.json",
+    log:
+        "logs/summarize_runtime.log",
+    conda:
+        ENV
+    params:
+        root=lambda wildcards, output: Path(output.summary).parent,
+        cores=workflow.cores,
+    script:
+        "../scripts/summarize_runtime.py"
+
+
+rule render_runtime:
+    input:
+        summary=rules.summarize_runtime.output.summary,
+        templates=sorted(PAPER_TEMPLATES.glob("runtime.*.j2")),
+        partial=PAPER_TEMPLATES / "partials/runtime_text.j2",
+        code=package_code("report"),
+    output:
+        tex="paper/build/runtime.tex",
+        md="paper/build/runtime.md",
+    log:
+        "logs/render_runtime.log",
+    conda:
+        ENV
+    params:
+        templates=PAPER_TEMPLATES,
+    script:
+        "../scripts/render_runtime.py"
+
+
 rule build_pdf:
     input:
         tex=rules.render_paper.output.tex,
+        runtime=rules.render_runtime.output.tex,
         bib=rules.render_paper.output.bib,
         figures=rules.render_paper.output.figures,
     output:

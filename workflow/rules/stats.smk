@@ -1,6 +1,8 @@
 # Statistics: paired-by-seed comparisons of every alpha against alpha = 1, per cell
 # (task, optimizer, precision, regularization, compensation, weight decay), on the final
-# recorded step of every replica.
+# recorded step of every replica; the eps knee; round-off against effect in the cells
+# where loss x alpha is exactly undone.
+from lossscale.stats import knee, roundoff
 
 
 rule compare_alphas:
@@ -11,11 +13,51 @@ rule compare_alphas:
         comparisons="results/stats/comparisons.csv",
     log:
         "logs/compare_alphas.log",
+    benchmark:
+        "results/runtime/compare_alphas.tsv"
     conda:
         ENV
     params:
         confidence=config["stats"]["confidence"],
         resamples=config["stats"]["bootstrap_resamples"],
         seed=config["stats"]["seed"],
+        test=config["stats"]["test"],
+        margin=config["stats"]["margin"],
+        level=config["stats"]["level"],
     script:
         "../scripts/compare_alphas.py"
+
+
+rule eps_knee:
+    input:
+        train=jobs_read_by(knee.reads_job),
+        code=package_code("stats/load.py", "stats/knee.py", "io.py", "tables.py"),
+    output:
+        knee="results/stats/knee.csv",
+    log:
+        "logs/eps_knee.log",
+    benchmark:
+        "results/runtime/eps_knee.tsv"
+    conda:
+        ENV
+    params:
+        eps=knee.eps_settings(config["optimizers"]),
+        factor=config["stats"]["knee_factor"],
+    script:
+        "../scripts/eps_knee.py"
+
+
+rule roundoff:
+    input:
+        train=jobs_read_by(roundoff.reads_job),
+        code=package_code("stats/load.py", "stats/roundoff.py", "io.py", "tables.py"),
+    output:
+        roundoff="results/stats/roundoff.csv",
+    log:
+        "logs/roundoff.log",
+    benchmark:
+        "results/runtime/roundoff.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/roundoff.py"

@@ -9,14 +9,12 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 setup_logging(snakemake.log[0])
+names = ("claims", "comparisons", "knee", "roundoff", "symbolic", "ledger")
 write_context(
-    claims_csv=snakemake.input.claims,
-    comparisons_csv=snakemake.input.comparisons,
+    inputs={name: snakemake.input[name] for name in names},
     config=snakemake.params.study,
     config_hash=snakemake.params.config_hash,
     figures=snakemake.params.figures,
     out=snakemake.output.context,
     repo=snakemake.params.root,
-    symbolic_json=snakemake.input.symbolic,
-    ledger_json=snakemake.input.ledger,
 )

@@ -13,6 +13,8 @@ log = setup_logging(snakemake.log[0])
 p = snakemake.params
 final = read_final(snakemake.input.train)
 log.info("read the final rows of %d replicas", len(final))
-table = compare_all(final, p.confidence, p.resamples, p.seed)
+table = compare_all(
+    final, p.confidence, p.resamples, p.seed, test=p.test, margin=p.margin, level=p.level
+)
 write_csv(table, snakemake.output.comparisons)
 log.info("wrote %d comparisons to %s", len(table), snakemake.output.comparisons)

@@ -1,4 +1,8 @@
-"""The one place that sets the plotting style and saves figures reproducibly."""
+"""The one place that sets the plotting style and saves figures reproducibly.
+
+Figures are drawn at print size (``TEXT_WIDTH`` wide, the paper's text width), so the
+fonts set here (7 to 8 pt) are the sizes on the page.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,24 @@ import seaborn as sns
 from lossscale.io import atomic_path
 
 PALETTE = "colorblind"
+#: The paper's text width in inches: every figure is drawn this wide.
+TEXT_WIDTH = 6.3
+#: Font sizes in points at print size.
+FONT_RC = {
+    "font.size": 8,
+    "axes.labelsize": 8,
+    "axes.titlesize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "figure.titlesize": 8,
+}
 
 
 def set_theme() -> None:
-    """Seaborn's paper context with a colour-blind-safe palette and fixed fonts."""
-    sns.set_theme(context="paper", style="ticks", palette=PALETTE, font="DejaVu Sans")
+    """Seaborn's paper style with a colour-blind-safe palette and fixed fonts."""
+    sns.set_theme(context="paper", style="ticks", palette=PALETTE, font="DejaVu Sans", rc=FONT_RC)
     plt.rcParams.update({"svg.hashsalt": "lossscale", "pdf.fonttype": 42})
 
 

@@ -132,28 +132,27 @@ def fmt_alpha(x: float | int | None) -> str:
 
 
 def parse_alpha(text: str) -> float:
-    """The loss scale ``fmt_alpha`` wrote (to 3 significant digits unless ``2^k``)."""
+    """The loss scale ``fmt_alpha`` or ``md_alpha`` wrote (to 3 significant digits unless
+    ``2^k`` or ``$2^{k}$``)."""
     if text == NA:
         return math.nan
-    if text.startswith("2^"):
-        return 2.0 ** int(text[2:])
+    power = re.fullmatch(r"\$?2\^\{?(-?\d+)\}?\$?", text)
+    if power:
+        return 2.0 ** int(power.group(1))
     return float(text)
 
 
 def tex_num(x: float | int | None, digits: int = 3) -> Safe:
-    """``fmt_num`` typeset for LaTeX: math mode, ``1.2\\times10^{-5}``, "n/a" as text."""
+    """``fmt_num`` typeset for LaTeX by siunitx: ``\\num{1.23e-5}``, "n/a" as text.
+
+    The preamble sets ``print-unity-mantissa=false``, so ``\\num{1e5}`` prints 10^5.
+    """
     text = fmt_num(x, digits)
     if text == NA:
         return Safe(NA)
     if text in ("inf", "-inf"):
         return Safe(f"${'-' if text[0] == '-' else ''}\\infty$")
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if mantissa.startswith("-") else ""
-        mantissa = mantissa.lstrip("-")
-        body = f"10^{{{exponent}}}" if mantissa == "1" else f"{mantissa}\\times10^{{{exponent}}}"
-        return Safe(f"${sign}{body}$")
-    return Safe(f"${text}$")
+    return Safe(f"\\num{{{text}}}")
 
 
 def md_num(x: float | int | None, digits: int = 3) -> Safe:
@@ -168,5 +167,6 @@ def tex_alpha(x: float | int | None) -> Safe:
 
 
 def md_alpha(x: float | int | None) -> Safe:
-    """``fmt_alpha`` for Markdown: the same characters."""
-    return Safe(fmt_alpha(x))
+    """``fmt_alpha`` for Markdown: the same characters, ``$2^{10}$`` as math."""
+    k = power_of_two(x)
+    return md_num(x) if k is None else Safe(f"$2^{{{k}}}$")

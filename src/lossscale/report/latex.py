@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,14 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 40
+#: Warnings of the final LaTeX run that fail the build: a reference, citation or label
+#: that did not resolve would print as "??" in the PDF.
+UNRESOLVED = re.compile(
+    r"^(?:LaTeX|Package natbib|Package cleveref) Warning: (?:Reference|Citation|cref reference)"
+    r" .*undefined.*$|^LaTeX Warning: There were (?:undefined references|multiply-defined labels)"
+    r".*$|^LaTeX Warning: Label .* multiply defined.*$",
+    re.MULTILINE,
+)
 
 
 class LatexError(RuntimeError):
@@ -89,6 +98,13 @@ def build_pdf(
             f"--- last lines of {latex_log.name} ---\n{_tail(latex_log)}\n"
             f"--- last lines of latexmk's output ---\n"
             + "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+        )
+    latex_log = aux_dir / f"{tex_path.stem}.log"
+    unresolved = sorted(set(UNRESOLVED.findall(latex_log.read_text(errors="replace"))))
+    if unresolved:
+        raise LatexError(
+            f"{tex_path}: the build left unresolved references or citations "
+            f"(see {latex_log}):\n" + "\n".join(unresolved)
         )
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(built, pdf_path)

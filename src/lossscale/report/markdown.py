@@ -23,6 +23,9 @@ RESULTS_KEYS = (
     "mean",
     "effect",
     "ci",
+    "p_holm",
+    "tost_p_holm",
+    "verdict",
 )
 #: Column order of the claims-ledger table (one row per claim, see report.theory).
 CLAIMS_KEYS = (
@@ -61,6 +64,10 @@ BLOCKS_KEYS = (
 )
 #: Column order of the theory table (one row per subject, see report.theory).
 THEORY_KEYS = ("subject", "transforms", "symbolic", "float64", "bitwise", "counter")
+KNEE_KEYS = ("task", "optimizer", "eps", "grad_rms_init", "predicted", "measured", "ratio")
+KNEE_KEYS += ("agrees",)
+ROUNDOFF_KEYS = ("task", "optimizer", "compensation", "bitwise", "max_ratio")
+ROUNDOFF_KEYS += ("max_uncompensated_ratio",)
 
 
 def _split_row(line: str) -> list[str]:
@@ -161,3 +168,17 @@ def claims_rows_from_markdown(text: str) -> list[dict[str, str]]:
 def theory_rows_from_markdown(text: str) -> list[dict[str, str]]:
     """The theory table, one row per subject."""
     return _keyed(parse_markdown_table(text, "theory"), THEORY_KEYS, "theory")
+
+
+def knee_rows_from_markdown(text: str) -> list[dict[str, str]]:
+    """The knee table, one row per setting (empty when the paper has none)."""
+    if "<!-- table: knee -->" not in text:
+        return []
+    return _keyed(parse_markdown_table(text, "knee"), KNEE_KEYS, "knee")
+
+
+def roundoff_rows_from_markdown(text: str) -> list[dict[str, str]]:
+    """The round-off table, one row per setting (empty when the paper has none)."""
+    if "<!-- table: roundoff -->" not in text:
+        return []
+    return _keyed(parse_markdown_table(text, "roundoff"), ROUNDOFF_KEYS, "roundoff")

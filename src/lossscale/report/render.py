@@ -39,36 +39,54 @@ log = logging.getLogger(__name__)
 FORMATS = ("tex", "md")
 BIB_NAME = "refs.bib"
 
-#: Symbols the prose uses: (LaTeX math, Markdown text).
-SYMBOLS: dict[str, tuple[str, str]] = {
-    "alpha": (r"\alpha", "\N{GREEK SMALL LETTER ALPHA}"),
-    "eta": (r"\eta", "η"),
-    "eps": (r"\epsilon", "ε"),
-    "lambda": (r"\lambda", "λ"),
-    "times": (r"\times", "\N{MULTIPLICATION SIGN}"),
-    "approx": (r"\approx", "≈"),
-    "adam_update": (
-        r"\eta\,\hat m_t / (\sqrt{\hat v_t} + \epsilon)",
-        "η m̂ / (√v̂ + ε)",
-    ),
-    "eps_limit": (r"(\eta/\epsilon)\,\hat m_t", "(η/ε) m̂"),
-    "eta_over_eps": (r"\eta/\epsilon", "η/ε"),
-    "alpha_eta": (r"\alpha\eta", "\N{GREEK SMALL LETTER ALPHA}η"),
-    "lambda_over_alpha": (r"\lambda/\alpha", "λ/\N{GREEK SMALL LETTER ALPHA}"),
-    "percent": (r"\%", "%"),
+#: Symbols the prose uses, as LaTeX math: ``$...$`` in both formats (GitHub renders
+#: Markdown math).
+SYMBOLS: dict[str, str] = {
+    "alpha": r"\alpha",
+    "alpha_star": r"\alpha^*",
+    "eta": r"\eta",
+    "eps": r"\epsilon",
+    "lambda": r"\lambda",
+    "times": r"\times",
+    "approx": r"\approx",
+    "adam_update": r"\eta\,\hat m_t / (\sqrt{\hat v_t} + \epsilon)",
+    "eps_limit": r"(\eta/\epsilon)\,\hat m_t",
+    "eta_over_eps": r"\eta/\epsilon",
+    "alpha_eta": r"\alpha\eta",
+    "lambda_over_alpha": r"\lambda/\alpha",
+    "knee": r"\alpha^* = \epsilon / \mathrm{RMS}(g_0)",
 }
+#: The percent sign, which is text, not math: (LaTeX, Markdown).
+PERCENT = (r"\%", "%")
 
-#: Cross-references: (LaTeX, Markdown); the Markdown numbers follow the template order.
-REFS: dict[str, tuple[str, str]] = {
-    "tasks": (r"Table~\ref{tab:tasks}", "Table 1"),
-    "blocks": (r"Table~\ref{tab:blocks}", "Table 2"),
-    "theory": (r"Table~\ref{tab:theory}", "Table 3"),
-    "results": (r"Table~\ref{tab:results}", "Table 4"),
-    "claims": (r"Table~\ref{tab:claims}", "Table 5"),
-    "sweep": (r"Figure~\ref{fig:sweep}", "Figure 1"),
-    "derivations": (r"Appendix~\ref{app:derivations}", "Appendix B"),
-    "notes": (r"Appendix~\ref{app:notes}", "Appendix C"),
-}
+#: Numbered tables and figures in the order the paper shows them; the LaTeX labels are
+#: ``tab:<name>`` and ``fig:<name>``. Tables and figures the context lacks (``present``)
+#: are skipped when Markdown numbers them.
+TABLES = ("tasks", "blocks", "theory", "results", "knee", "roundoff", "claims")
+FIGURES = ("verdict_heatmap", "alpha_sweep", "asker_curves", "regularization", "precision")
+APPENDICES = {"ledger": "A", "derivations": "B", "notes": "C", "reproducibility": "D"}
+
+
+def present(context: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The tables and figures the paper shows for ``context``, in order."""
+    empty = {"knee": not context["knee"]["rows"], "roundoff": not context["roundoff"]["rows"]}
+    return {
+        "tab": [t for t in TABLES if not empty.get(t, False)],
+        "fig": [f for f in FIGURES if f in context["figures"]],
+    }
+
+
+def references(fmt: Format, context: Mapping[str, Any]) -> dict[str, Safe]:
+    """Cross-references by name: cleveref in LaTeX, "Table 3" etc. in Markdown."""
+    refs = {}
+    for kind, names in present(context).items():
+        word = "Table" if kind == "tab" else "Figure"
+        for i, name in enumerate(names, 1):
+            refs[name] = Safe(f"\\cref{{{kind}:{name}}}" if fmt is TEX else f"{word} {i}")
+    for name, letter in APPENDICES.items():
+        refs[name] = Safe(f"\\cref{{app:{name}}}" if fmt is TEX else f"Appendix {letter}")
+    return refs
+
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 
@@ -81,12 +99,13 @@ class Format:
     escape: Callable[[object], Safe]
     num: Callable[..., Safe]
     alpha: Callable[..., Safe]
-    math: Callable[[str, str], Safe]
+    math: Callable[[str], Safe]
     code: Callable[[object], Safe]
     display: Callable[[str], Safe]
     emph: Callable[[object], Safe]
     quote: Callable[[object], Safe]
     cite: Callable[[Sequence[BibEntry], bool], Safe]
+    subsection: Callable[[str], Safe]
 
 
 def _md_code(text: object) -> Safe:
@@ -122,24 +141,26 @@ TEX = Format(
     escape=tex_escape,
     num=tex_num,
     alpha=tex_alpha,
-    math=lambda tex, text: Safe(f"${tex}$"),
+    math=lambda tex: Safe(f"${tex}$"),
     code=_tex_code,
     display=lambda tex: Safe(f"\\fiteq{{{tex}}}"),
     emph=lambda s: Safe(f"\\emph{{{tex_escape(s)}}}"),
     quote=lambda s: Safe(f"``{tex_escape(s)}''"),
     cite=_tex_cite,
+    subsection=lambda title: Safe(f"\\subsection{{{tex_escape(title)}}}"),
 )
 MD = Format(
     name="md",
     escape=md_escape,
     num=md_num,
     alpha=md_alpha,
-    math=lambda tex, text: Safe(text),
+    math=lambda tex: Safe(f"${tex}$"),
     code=_md_code,
     display=lambda tex: Safe(f"$$\n{tex}\n$$"),
     emph=lambda s: Safe(f"*{md_escape(s)}*"),
     quote=lambda s: Safe(f"“{md_escape(s)}”"),
     cite=_md_cite,
+    subsection=lambda title: Safe(f"### {md_escape(title)}"),
 )
 
 
@@ -247,8 +268,9 @@ def make_environment(
     )
     env.globals.update(
         format=fmt.name,
-        sym={k: fmt.math(tex, text) for k, (tex, text) in SYMBOLS.items()},
-        ref={k: Safe(tex if fmt is TEX else md) for k, (tex, md) in REFS.items()},
+        subsection=fmt.subsection,
+        sym={k: fmt.math(tex) for k, tex in SYMBOLS.items()}
+        | {"percent": Safe(PERCENT[fmt is MD])},
         citet=lambda *keys: cite(keys, True),
         citep=lambda *keys: cite(keys, False),
         references=[],
@@ -265,8 +287,10 @@ def render(
     context: Mapping[str, Any],
     template_dir: str | Path,
     bib: Mapping[str, BibEntry] | None = None,
+    name: str = "paper",
 ) -> str:
-    """Render ``paper.<fmt_name>.j2`` from ``context``.
+    """Render ``<name>.<fmt_name>.j2`` (the paper, or a fragment such as ``runtime``)
+    from ``context``.
 
     Two passes: the first records which entries of ``refs.bib`` the text cites, the
     second renders with ``references`` holding exactly those (BibTeX lists only cited
@@ -277,7 +301,9 @@ def render(
     bib = read_bib(template_dir / BIB_NAME) if bib is None else bib
     cited: dict[str, None] = {}
     env = make_environment(fmt, template_dir, bib, cited)
-    template = env.get_template(f"paper.{fmt_name}.j2")
+    if name == "paper":
+        env.globals["ref"] = references(fmt, context)
+    template = env.get_template(f"{name}.{fmt_name}.j2")
     template.render(**context)
     env.globals["references"][:] = [
         reference_text(e) for e in sorted((bib[k] for k in cited), key=_ref_order)
@@ -288,10 +314,11 @@ def render(
 def cited_keys(fmt_name: str, context: Mapping[str, Any], template_dir: str | Path) -> list[str]:
     """The ``refs.bib`` keys the rendered paper cites, in citation order."""
     template_dir = Path(template_dir)
+    bib = read_bib(template_dir / BIB_NAME)
     cited: dict[str, None] = {}
-    env = make_environment(
-        {"tex": TEX, "md": MD}[fmt_name], template_dir, read_bib(template_dir / BIB_NAME), cited
-    )
+    fmt = {"tex": TEX, "md": MD}[fmt_name]
+    env = make_environment(fmt, template_dir, bib, cited)
+    env.globals["ref"] = references(fmt, context)
     env.get_template(f"paper.{fmt_name}.j2").render(**context)
     return list(cited)
 
@@ -329,4 +356,18 @@ def render_paper(
         written[f"paper.{name}"] = out_dir / f"paper.{name}"
         write_text(render(name, context, template_dir, bib), written[f"paper.{name}"])
         log.info("wrote %s", written[f"paper.{name}"])
+    return written
+
+
+def render_runtime(
+    summary_path: str | Path, template_dir: str | Path, out_dir: str | Path
+) -> dict[str, Path]:
+    """Write the run-time fragment ``runtime.tex`` and ``runtime.md`` into ``out_dir``
+    from ``results/runtime/summary.json`` (the paper's only run-dependent part)."""
+    context = {"runtime": json.loads(Path(summary_path).read_text())}
+    written = {}
+    for fmt_name in FORMATS:
+        written[f"runtime.{fmt_name}"] = Path(out_dir) / f"runtime.{fmt_name}"
+        text = render(fmt_name, context, template_dir, bib={}, name="runtime")
+        write_text(text, written[f"runtime.{fmt_name}"])
     return written

@@ -1,1 +1,2 @@
-"""Statistics on the training results: paired comparisons against alpha = 1."""
+"""Statistics on the training results: paired comparisons against alpha = 1
+(``paired``), the eps knee (``knee``) and round-off against effect (``roundoff``)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -45,3 +45,13 @@ def read_final(paths: Iterable[str | Path], columns: Iterable[str] = FINAL_COLUM
     if not frames:
         raise ValueError("no training results to read")
     return pd.concat(frames, ignore_index=True)
+
+
+def iter_histories(
+    paths: Iterable[str | Path], columns: Iterable[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """The per-job training tables one at a time (only ``columns`` where given), so that
+    a stage reading whole histories holds one job's rows at once."""
+    columns = None if columns is None else list(dict.fromkeys([*REPLICA_KEY, "step", *columns]))
+    for path in paths:
+        yield pd.read_parquet(path, columns=columns)

@@ -110,3 +110,41 @@ def metric_name(settings: Mapping[str, Any]) -> str:
 def metric_axis_label(settings: Mapping[str, Any]) -> str:
     """The metric as a short axis label."""
     return "final error rate" if is_classification(settings) else "final normalized MSE"
+
+
+def block_with(config: Mapping[str, Any], key: str, value: str) -> str | None:
+    """The first block whose list ``key`` (e.g. ``compensations``) holds ``value``."""
+    return next((name for name, b in blocks(config).items() if value in b[key]), None)
+
+
+def crossing_block(config: Mapping[str, Any], key: str) -> str | None:
+    """The first block whose list ``key`` (e.g. ``precisions``) has several values."""
+    return next((name for name, b in blocks(config).items() if len(b[key]) > 1), None)
+
+
+def asker_block(config: Mapping[str, Any]) -> str | None:
+    """The block of the asker's scenario: the first whose compensations include
+    ``lr_instead`` (the learning rate raised instead of the loss scaled)."""
+    return block_with(config, "compensations", "lr_instead")
+
+
+def regularization_block(config: Mapping[str, Any]) -> str | None:
+    """The first block that crosses several regularizations."""
+    return crossing_block(config, "regularizations")
+
+
+def precision_block(config: Mapping[str, Any]) -> str | None:
+    """The first block that crosses several precisions."""
+    return crossing_block(config, "precisions")
+
+
+def block_focus(block: Mapping[str, Any]) -> dict[str, str]:
+    """One setting of a block for a figure that shows a single one: the asker's task
+    where the block has it (else its first task), and for precision, regularization and
+    compensation the main value where the block has it (else its first)."""
+    task = ASKER_TASK if ASKER_TASK in block["tasks"] else block["tasks"][0]
+    out = {"task": task}
+    for axis, value in MAIN_SETTINGS.items():
+        values = block[AXES[axis]]
+        out[axis] = value if value in values else values[0]
+    return out

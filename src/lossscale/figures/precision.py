@@ -1,0 +1,69 @@
+"""Precision: from the block that crosses several precisions, the fraction of gradient
+entries that are exactly zero at initialization (step 0: float16 underflow) and the
+final test metric against alpha, one column per optimizer, one line per precision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from lossscale.figures.common import (
+    PRECISION_LABELS,
+    alpha_grid,
+    block_rows,
+    metric_label,
+    metric_scale,
+    ordered,
+    require,
+    seed_means,
+)
+from lossscale.stats.load import final_rows
+from lossscale.stats.slices import block_focus, blocks, precision_block
+
+NAME = "precision"
+KEY = ["optimizer", "precision", "alpha"]
+
+
+def _block(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    name = precision_block(config)
+    if name is None:
+        raise ValueError(f"figure {NAME}: no block crosses several precisions")
+    return blocks(config)[name]
+
+
+def precision_frame(history: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """Per (optimizer, precision, alpha) of the block, at its focus task, regularization
+    and compensation: ``zero_init``, the mean over seeds of ``grad_zero_frac`` at step 0
+    (the gradient at initialization), and ``test``, the mean final test metric over the
+    non-divergent seeds, with ``n_seeds`` and ``n_diverged`` (of the final step)."""
+    block = _block(config)
+    fixed = {k: v for k, v in block_focus(block).items() if k != "precision"}
+    rows = block_rows(history, block, **fixed)
+    first = rows[rows["step"] == rows["step"].min()].assign(diverged=False)
+    zero = seed_means(first, KEY, ["grad_zero_frac"])[[*KEY, "grad_zero_frac"]]
+    final = seed_means(final_rows(rows), KEY, ["test_metric"])
+    out = final.merge(zero, on=KEY, how="outer")
+    out = out.rename(columns={"grad_zero_frac": "zero_init", "test_metric": "test"})
+    return out[[*KEY, "zero_init", "test", "n_seeds", "n_diverged"]]
+
+
+def plot_precision(history: pd.DataFrame, config: Mapping[str, Any]) -> plt.Figure:
+    """Top row: zero gradient entries at initialization; bottom row: final test metric."""
+    block = _block(config)
+    data = require(precision_frame(history, config), NAME, "no recorded steps of the block")
+    focus = block_focus(block)
+    task = [config["tasks"].get(focus["task"], {})]
+    kinds = ordered(data["precision"], block["precisions"])
+    labels = {k: PRECISION_LABELS.get(k, k) for k in kinds}
+    scale = metric_scale(task)
+    panels = [
+        ("zero_init", "zero gradient entries\nat initialization (fraction)", "linear"),
+        ("test", metric_label(task, "test"), scale),
+    ]
+    optimizers = ordered(data["optimizer"], block["optimizers"])
+    return alpha_grid(
+        data, "precision", labels, panels, optimizers, f"precision; task {focus['task']}"
+    )

@@ -1,0 +1,126 @@
+"""Round-off against effect: cells where multiplying the loss by alpha is exactly undone.
+
+In an exact cell (``EXACT``: a scale-invariant optimizer, or a compensation that undoes
+the scale) a run at alpha differs from the run at alpha = 1 of the same seed only by
+round-off, and not at all where alpha is a power of two. The table sets the largest
+such difference of the final held-out metric against the seed-to-seed spread, and, for
+a compensated cell, the uncompensated cell's effect at the same alpha against it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from lossscale.stats.load import final_rows
+from lossscale.tables import CELL, ROUNDOFF_COLUMNS
+
+#: The exact cells: compensation -> the optimizers for which it undoes loss x alpha.
+EXACT = {
+    "none": ("lion", "signsgd", "rprop"),
+    "eps": ("adam", "adamw", "nadam", "rmsprop", "adagrad", "adamax"),
+    "lr": ("sgd",),
+}
+UNCOMPENSATED = "none"
+REF_ALPHA = 1.0
+METRICS = ("train_metric", "test_metric")
+#: The training-table columns the round-off table reads.
+READ_COLUMNS = ("alpha", "seed", "step", *METRICS, "diverged")
+
+
+def reads_job(job) -> bool:
+    """Whether a training job (a ``lossscale.grid.Job``) may hold exact cells."""
+    return any(job.optimizer in names for names in EXACT.values())
+
+
+def is_exact(optimizer: str, compensation: str) -> bool:
+    """Whether loss x alpha is exactly undone in a cell with these settings."""
+    return optimizer in EXACT.get(compensation, ())
+
+
+def power_of_two(alpha: float) -> bool:
+    """Whether ``alpha`` is 2**k for an integer k (then x alpha is exact in floating point)."""
+    return alpha > 0 and math.isfinite(alpha) and math.frexp(alpha)[0] == 0.5
+
+
+def _by_seed(final: pd.DataFrame, alpha: float) -> pd.Series:
+    """The final held-out metric at ``alpha`` by seed (NaN where diverged)."""
+    rows = final[final["alpha"] == alpha]
+    return rows["test_metric"].where(~rows["diverged"]).set_axis(rows["seed"])
+
+
+def _abs_diffs(final: pd.DataFrame, alpha: float) -> pd.Series:
+    """|final test metric at alpha - at alpha = 1| of every seed with both finite."""
+    return (_by_seed(final, alpha) - _by_seed(final, REF_ALPHA)).abs().dropna()
+
+
+def bitwise(cell: pd.DataFrame, alpha: float) -> bool:
+    """Whether every recorded metric of every seed at ``alpha`` equals the alpha = 1 run
+    of the same seed at the same step exactly (NaN equal to NaN)."""
+
+    def values(a: float) -> pd.DataFrame:
+        return cell[cell["alpha"] == a].set_index(["seed", "step"])[list(METRICS)].sort_index()
+
+    run, ref = values(alpha), values(REF_ALPHA)
+    return run.index.equals(ref.index) and np.array_equal(
+        run.to_numpy(), ref.to_numpy(), equal_nan=True
+    )
+
+
+def _ratio(value: float, sd: float) -> float:
+    return value / sd if sd > 0 else np.nan
+
+
+def cell_roundoff(cell: pd.DataFrame, uncompensated: pd.DataFrame | None) -> list[dict]:
+    """The rows of one exact cell's history (every recorded step), one per alpha other
+    than 1; ``uncompensated`` is the history of the same job's cell without
+    compensation (None where there is none to compare)."""
+    final = final_rows(cell)
+    seed_sd = float(_by_seed(final, REF_ALPHA).std(ddof=1))
+    other = None if uncompensated is None else final_rows(uncompensated)
+    rows = []
+    for alpha in sorted(set(cell["alpha"]) - {REF_ALPHA}):
+        diffs = _abs_diffs(final, alpha)
+        max_diff = float(diffs.max()) if diffs.size else np.nan
+        effect = np.nan
+        if other is not None and {alpha, REF_ALPHA} <= set(other["alpha"]):
+            effects = _abs_diffs(other, alpha)
+            effect = float(effects.mean()) if effects.size else np.nan
+        rows.append(
+            {
+                "alpha": float(alpha),
+                "power_of_two": power_of_two(alpha),
+                "n_seeds": int(final["alpha"].eq(alpha).sum()),
+                "bitwise": bitwise(cell, alpha),
+                "max_abs_diff": max_diff,
+                "seed_sd": seed_sd,
+                "ratio": _ratio(max_diff, seed_sd),
+                "uncompensated_abs_effect": effect,
+                "uncompensated_ratio": _ratio(effect, seed_sd),
+            }
+        )
+    return rows
+
+
+def roundoff_table(histories: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The round-off table of every exact cell with alpha = 1 in ``histories``
+    (training tables with every recorded step, e.g. one per job). Rows sorted by cell,
+    then alpha."""
+    rows = []
+    for history in histories:
+        cells = dict(list(history.groupby(list(CELL), sort=False)))
+        for key, cell in cells.items():
+            setting = dict(zip(CELL, key, strict=True))
+            if not is_exact(setting["optimizer"], setting["compensation"]):
+                continue
+            if REF_ALPHA not in set(cell["alpha"]):
+                continue
+            plain = None
+            if setting["compensation"] != UNCOMPENSATED:
+                plain = cells.get(tuple({**setting, "compensation": UNCOMPENSATED}.values()))
+            rows.extend(setting | row for row in cell_roundoff(cell, plain))
+    table = pd.DataFrame(rows, columns=list(ROUNDOFF_COLUMNS))
+    return table.sort_values([*CELL, "alpha"], ignore_index=True)

@@ -1,0 +1,323 @@
+"""The figures: frame builders, panels, knee lines, verdict colours, determinism."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lossscale.config import load_schema, validate_config
+from lossscale.figures import FIGURES, available_figures, figure_inputs
+from lossscale.figures.alpha_sweep import knee_frame, plot_alpha_sweep, sweep_frame
+from lossscale.figures.asker_curves import curves_frame, plot_asker_curves
+from lossscale.figures.common import alpha_text, seed_means
+from lossscale.figures.precision import plot_precision, precision_frame
+from lossscale.figures.regularization import plot_regularization, regularization_frame
+from lossscale.figures.theme import save_figure, set_theme
+from lossscale.figures.verdict_heatmap import plot_verdict_heatmap, verdict_colour, verdict_frame
+from lossscale.stats import slices
+from lossscale.tables import KNEE_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = 3
+
+
+def make_config(**extra_blocks: dict) -> dict:
+    raw = {
+        "tasks": {
+            "diabetes": {"kind": "diabetes", "target_scale": 1e-5},
+            "teacher_student": {"kind": "teacher_student"},
+        },
+        "train": {
+            "seeds": SEEDS,
+            "blocks": {
+                "main": {
+                    "tasks": ["diabetes", "teacher_student"],
+                    "optimizers": ["sgd", "nadam", "adam"],
+                    "alphas": [1e-2, 1, 1e2],
+                },
+                **extra_blocks,
+            },
+        },
+    }
+    return validate_config(raw, load_schema(ROOT / "workflow/schemas/config.schema.yaml"))
+
+
+ASKER = {"tasks": ["diabetes"], "optimizers": ["nadam"], "alphas": [1, 1e5],
+         "compensations": ["none", "lr_instead"]}  # fmt: skip
+REGULARIZATION = {"tasks": ["diabetes"], "optimizers": ["adam"], "alphas": [1, 1e2],
+                  "regularizations": ["none", "coupled", "decoupled"]}  # fmt: skip
+PRECISION = {"tasks": ["diabetes"], "optimizers": ["sgd"], "alphas": [1, 1e4],
+             "precisions": ["float32", "float16"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return make_config(asker=ASKER, regularization=REGULARIZATION, precision=PRECISION)
+
+
+def history(config: dict, steps: tuple[int, ...] = (0, 10)) -> pd.DataFrame:
+    """Every replica of the config's blocks: the test metric is a known function of the
+    cell, alpha and seed, the train metric half of it; seed 0 diverges at alpha = 100."""
+    rows = []
+    for block in config["train"]["blocks"].values():
+        for task, opt, prec, reg, comp, alpha, seed, step in itertools.product(
+            block["tasks"], block["optimizers"], block["precisions"],
+            block["regularizations"], block["compensations"], block["alphas"],
+            range(SEEDS), steps,
+        ):  # fmt: skip
+            test = (
+                (1 + seed)
+                * (2.0 if reg == "coupled" else 1.0)
+                / (1 + step)
+                * (3.0 if comp == "lr_instead" else 1.0)
+                * (10.0 if task == "teacher_student" else 1.0)
+                * (1 + np.log10(alpha) ** 2)
+            )
+            diverged = alpha == 1e2 and seed == 0 and step > 0
+            rows.append({
+                "task": task, "optimizer": opt, "precision": prec, "regularization": reg,
+                "compensation": comp, "weight_decay": 0.0 if reg == "none" else 0.01,
+                "alpha": float(alpha), "seed": seed, "step": step,
+                "train_metric": np.nan if diverged else test / 2,
+                "test_metric": np.nan if diverged else test,
+                "grad_zero_frac": 0.9 if prec == "float16" and alpha < 1e4 else 0.1 * (1 + step),
+                "diverged": diverged,
+            })  # fmt: skip
+    return pd.DataFrame(rows).drop_duplicates(
+        [
+            "task",
+            "optimizer",
+            "precision",
+            "regularization",
+            "compensation",
+            "alpha",
+            "seed",
+            "step",
+        ]
+    )
+
+
+def finals(config: dict) -> pd.DataFrame:
+    frame = history(config)
+    return frame[frame["step"] == frame["step"].max()]
+
+
+def knee(config: dict) -> pd.DataFrame:
+    rows = [
+        {"task": "diabetes", "optimizer": "nadam", "predicted_knee": 5e4},
+        {"task": "teacher_student", "optimizer": "nadam", "predicted_knee": np.nan},
+        {"task": "diabetes", "optimizer": "nadam", "predicted_knee": 7.0, "precision": "float16"},
+    ]
+    base = {c: np.nan for c in KNEE_COLUMNS} | {
+        "precision": "float32", "regularization": "none", "compensation": "none",
+        "weight_decay": 0.0,
+    }  # fmt: skip
+    return pd.DataFrame([base | r for r in rows], columns=KNEE_COLUMNS)
+
+
+def comparisons() -> pd.DataFrame:
+    cells = [
+        ("sgd", 1.0, "reference"), ("sgd", 100.0, "diverged"), ("nadam", 1.0, "reference"),
+        ("nadam", 0.01, "equivalent"), ("nadam", 100.0, "better"), ("adam", 100.0, "worse"),
+        ("lbfgs", 1.0, "inconclusive"),
+    ]  # fmt: skip
+    rows = [
+        {"task": "diabetes", "optimizer": o, "precision": "float32", "regularization": "none",
+         "compensation": "none", "weight_decay": 0.0, "quantity": "test", "alpha": a,
+         "verdict": v}
+        for o, a, v in cells
+    ]  # fmt: skip
+    other = [r | {"quantity": "train", "verdict": "worse"} for r in rows]
+    elsewhere = [r | {"task": "teacher_student", "verdict": "worse"} for r in rows]
+    return pd.DataFrame(rows + other + elsewhere)
+
+
+def panels(fig) -> list:
+    return [ax for ax in fig.axes if ax.axison]
+
+
+# --- selection helpers ---------------------------------------------------------------
+
+
+def test_blocks_are_found_by_content(config: dict) -> None:
+    assert slices.asker_block(config) == "asker"
+    assert slices.regularization_block(config) == "regularization"
+    assert slices.precision_block(config) == "precision"
+    plain = make_config()
+    assert slices.asker_block(plain) is slices.precision_block(plain) is None
+    focus = slices.block_focus({**PRECISION, "regularizations": ["l2"], "compensations": ["none"]})
+    assert focus == {"task": "diabetes", "precision": "float32", "regularization": "l2",
+                     "compensation": "none"}  # fmt: skip
+
+
+def test_available_figures_follow_the_blocks(config: dict) -> None:
+    assert available_figures(config) == list(FIGURES)
+    assert available_figures(make_config()) == ["alpha_sweep", "verdict_heatmap"]
+    assert available_figures(make_config(precision=PRECISION)) == [
+        "alpha_sweep", "verdict_heatmap", "precision"
+    ]  # fmt: skip
+
+
+def test_figure_inputs_name_only_the_block_files(config: dict) -> None:
+    assert figure_inputs("verdict_heatmap", config) == {
+        "comparisons": ["results/stats/comparisons.csv"]
+    }
+    sweep = figure_inputs("alpha_sweep", config)
+    assert len(sweep["train"]) == 6 and sweep["knee"] == ["results/stats/knee.csv"]
+    assert figure_inputs("precision", config)["train"] == [
+        "results/train/diabetes/sgd/float16.parquet",
+        "results/train/diabetes/sgd/float32.parquet",
+    ]
+    assert figure_inputs("asker_curves", config) == {
+        "train": ["results/train/diabetes/nadam/float32.parquet"]
+    }
+
+
+# --- frames --------------------------------------------------------------------------
+
+
+def test_seed_means_skip_diverged_seeds() -> None:
+    rows = pd.DataFrame({"g": ["a"] * 3 + ["b"], "v": [1.0, 3.0, 100.0, np.inf],
+                         "diverged": [False, False, True, False]})  # fmt: skip
+    out = seed_means(rows, ["g"], ["v"]).set_index("g")
+    assert out.loc["a", "v"] == 2.0 and out.loc["a", "v_max"] == 3.0
+    assert out.loc["a", "n_diverged"] == 1 and out.loc["a", "n_seeds"] == 3
+    assert np.isnan(out.loc["b", "v"])
+
+
+def test_sweep_frame_means_at_the_main_settings(config: dict) -> None:
+    frame = sweep_frame(finals(config), config).set_index(["optimizer", "task", "alpha"])
+    assert len(frame) == 3 * 2 * 3  # the asker's alpha 1e5 is not in the main block
+    # seeds 1, 2 at alpha 1e2 (seed 0 diverged): (2 + 3) / 2 / 11 * (1 + 2^2)
+    assert frame.loc[("sgd", "diabetes", 100.0), "value"] == pytest.approx(2.5 / 11 * 5)
+    assert frame.loc[("sgd", "diabetes", 100.0), "n_diverged"] == 1
+    assert frame.loc[("adam", "diabetes", 1.0), "value"] == pytest.approx(2 / 11)
+
+
+def test_knee_frame_keeps_finite_knees_at_the_main_settings(config: dict) -> None:
+    out = knee_frame(knee(config), config)
+    assert out.to_dict("records") == [
+        {"optimizer": "nadam", "task": "diabetes", "predicted_knee": 5e4}
+    ]
+    assert knee_frame(None, config).empty
+
+
+def test_verdict_frame_is_test_verdicts_in_config_order(config: dict) -> None:
+    table = verdict_frame(comparisons(), config)
+    assert list(table.index) == ["sgd", "nadam", "adam", "lbfgs"]
+    assert list(table.columns) == [0.01, 1.0, 100.0]
+    assert table.loc["nadam", 100.0] == "better" and table.loc["sgd", 100.0] == "diverged"
+    assert pd.isna(table.loc["adam", 1.0])
+
+
+def test_curves_frame_has_the_three_runs(config: dict) -> None:
+    frame = curves_frame(history(config), config)
+    assert list(dict.fromkeys(frame["run"])) == [
+        r"$\alpha = 1$",
+        r"loss $\times$ $10^{5}$",
+        r"learning rate $\times$ $10^{5}$",
+    ]
+    lr = frame[frame["run"].str.startswith("learning") & (frame["quantity"] == "test")]
+    # (1 + seed) * 3 / 11 * (1 + 25): mean over seeds 1, 2, 3; band from seed 0 to 2
+    last = lr[lr["step"] == 10].iloc[0]
+    assert last["mean"] == pytest.approx(2 * 3 / 11 * 26)
+    assert (last["low"], last["high"]) == pytest.approx((3 / 11 * 26, 9 / 11 * 26))
+
+
+def test_regularization_frame_has_one_row_per_setting(config: dict) -> None:
+    frame = regularization_frame(finals(config), config)
+    assert set(frame["regularization"]) == {"none", "coupled", "decoupled"}
+    coupled = frame.set_index(["regularization", "alpha"]).loc[("coupled", 1.0)]
+    assert coupled["test"] == pytest.approx(2 * 2 / 11) and coupled["train"] == pytest.approx(
+        2 / 11
+    )
+
+
+def test_precision_frame_reads_zeros_at_initialization(config: dict) -> None:
+    frame = precision_frame(history(config), config).set_index(["precision", "alpha"])
+    assert frame.loc[("float16", 1.0), "zero_init"] == pytest.approx(0.9)
+    assert frame.loc[("float32", 1.0), "zero_init"] == pytest.approx(0.1)  # step 0, not 10
+    assert frame.loc[("float32", 1.0), "test"] == pytest.approx(2 / 11)
+
+
+# --- figures -------------------------------------------------------------------------
+
+
+def test_alpha_sweep_has_a_panel_per_optimizer_and_the_knee(config: dict) -> None:
+    set_theme()
+    fig = plot_alpha_sweep(finals(config), knee(config), config)
+    axes = panels(fig)
+    assert [ax.get_title() for ax in axes] == ["SGD", "NAdam", "Adam"]
+    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in axes)
+    assert "test normalized MSE" in fig.get_supylabel()
+    vertical = [ln for ln in axes[1].get_lines() if len(set(ln.get_xdata())) == 1]
+    assert sorted(ln.get_xdata()[0] for ln in vertical) == [1.0, 5e4]  # alpha = 1, knee
+    knee_line = next(ln for ln in vertical if ln.get_xdata()[0] == 5e4)
+    diabetes = next(ln for ln in axes[1].get_lines() if len(ln.get_xdata()) == 3)
+    assert knee_line.get_color() == diabetes.get_color()
+    assert not [ln for ln in axes[0].get_lines() if ln.get_xdata()[0] == 5e4]
+
+
+def test_verdict_heatmap_cells_have_their_verdict_colours(config: dict) -> None:
+    set_theme()
+    fig = plot_verdict_heatmap(comparisons(), config)
+    [image] = fig.axes[0].get_images()
+    rgba = image.get_array()
+    table = verdict_frame(comparisons(), config)
+    for (i, j), verdict in np.ndenumerate(table.to_numpy(dtype=object)):
+        expected = verdict_colour(verdict) if isinstance(verdict, str) else (0, 0, 0, 0)
+        assert tuple(rgba[i, j]) == pytest.approx(expected)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(labels) == 6 and any("inconclusive" in t for t in labels)
+    assert len({verdict_colour(v) for v in ("reference", "equivalent", "better", "worse",
+                                            "diverged", "inconclusive")}) == 6  # fmt: skip
+
+
+def test_small_figures_have_their_panels(config: dict) -> None:
+    set_theme()
+    fig = plot_asker_curves(history(config), config)
+    assert [ax.get_ylabel() for ax in panels(fig)] == [
+        "train normalized MSE",
+        "test normalized MSE",
+    ]
+    assert len(fig.legends[0].get_texts()) == 3
+    fig = plot_regularization(finals(config), config)
+    assert len(panels(fig)) == 2 and panels(fig)[0].get_title() == "Adam"
+    fig = plot_precision(history(config), config)
+    axes = panels(fig)
+    assert len(axes) == 2 and "at initialization" in axes[0].get_ylabel()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["float32", "float16"]
+
+
+def test_figures_refuse_to_draw_without_data(config: dict) -> None:
+    empty = finals(config).iloc[:0]
+    with pytest.raises(ValueError, match="alpha_sweep"):
+        plot_alpha_sweep(empty, None, config)
+    with pytest.raises(ValueError, match="verdict_heatmap"):
+        plot_verdict_heatmap(comparisons().iloc[:0], config)
+    with pytest.raises(ValueError, match="regularization"):
+        plot_regularization(empty, config)
+    with pytest.raises(ValueError, match="lr_instead"):
+        plot_asker_curves(history(config), make_config())
+    with pytest.raises(ValueError, match="precisions"):
+        plot_precision(history(config), make_config())
+
+
+def test_saved_figures_are_byte_identical(config: dict, tmp_path: Path) -> None:
+    set_theme()
+    for name in ("a", "b"):
+        fig = plot_alpha_sweep(finals(config), knee(config), config)
+        save_figure(fig, tmp_path / f"{name}.pdf", tmp_path / f"{name}.png")
+    for ext in ("pdf", "png"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
+    assert b"CreationDate" not in (tmp_path / "a.pdf").read_bytes()
+
+
+@pytest.mark.parametrize(("alpha", "text"), [(1e5, "$10^{5}$"), (1e-8, "$10^{-8}$"),
+                                             (1024.0, "$2^{10}$"), (1.0, "1"), (3.0, "3")])  # fmt: skip
+def test_alpha_text(alpha: float, text: str) -> None:
+    assert alpha_text(alpha) == text
