@@ -253,7 +253,7 @@ def test_alpha_sweep_has_a_panel_per_optimizer_and_the_knee(config: dict) -> Non
     axes = panels(fig)
     assert [ax.get_title() for ax in axes] == ["SGD", "NAdam", "Adam"]
     assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in axes)
-    assert "test normalized MSE" in fig.get_supylabel()
+    assert "final train normalized MSE" in fig.get_supylabel()
     vertical = [ln for ln in axes[1].get_lines() if len(set(ln.get_xdata())) == 1]
     assert sorted(ln.get_xdata()[0] for ln in vertical) == [1.0, 5e4]  # alpha = 1, knee
     knee_line = next(ln for ln in vertical if ln.get_xdata()[0] == 5e4)

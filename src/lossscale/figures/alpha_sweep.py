@@ -1,5 +1,8 @@
-"""Alpha sweeps per optimizer: the final test metric against alpha, one panel per
+"""Alpha sweeps per optimizer: the final training metric against alpha, one panel per
 optimizer of the main block, one line per task, the predicted eps knee marked.
+
+The training metric shows whether a run trains, which is what the knee is about (and
+where knee.csv measures it); the held-out metric's verdicts are the heatmap's.
 
 Only the main settings (``lossscale.stats.slices.main_slice``: float32, no
 regularization, no compensation) are drawn; each point is the mean over the seeds that
@@ -38,6 +41,8 @@ from lossscale.stats.slices import MAIN_SETTINGS, blocks, main_block, main_slice
 NAME = "alpha_sweep"
 #: Panels per row.
 COLUMNS = 5
+#: The metric drawn: the training metric (see the module docstring).
+QUANTITY = "train"
 
 
 def _main(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[str, str]]:
@@ -79,7 +84,9 @@ def plot_alpha_sweep(
 ) -> plt.Figure:
     """One panel per optimizer (config order), one line per task, knees as dashed lines."""
     block, _ = _main(config)
-    data = require(sweep_frame(final, config), NAME, "no final rows at the main settings")
+    data = require(
+        sweep_frame(final, config, QUANTITY), NAME, "no final rows at the main settings"
+    )
     knees = knee_frame(knee, config)
     optimizers = ordered(data["optimizer"], block["optimizers"])
     tasks = ordered(data["task"], block["tasks"])
@@ -101,7 +108,7 @@ def plot_alpha_sweep(
     for ax in axes.flat[len(optimizers) :]:
         ax.set_axis_off()
     fig.supxlabel(r"loss scale $\alpha$ (dotted: $\alpha = 1$; dashed: predicted knee)")
-    fig.supylabel(metric_label(task_settings, "test"))
+    fig.supylabel(metric_label(task_settings, QUANTITY))
     legend(fig, dict(zip(tasks, tasks, strict=True)), style, title="task")
     sns.despine(fig=fig)
     return fig
