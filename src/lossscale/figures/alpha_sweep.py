@@ -84,9 +84,7 @@ def plot_alpha_sweep(
 ) -> plt.Figure:
     """One panel per optimizer (config order), one line per task, knees as dashed lines."""
     block, _ = _main(config)
-    data = require(
-        sweep_frame(final, config, QUANTITY), NAME, "no final rows at the main settings"
-    )
+    data = require(sweep_frame(final, config, QUANTITY), NAME, "no final rows at the main settings")
     knees = knee_frame(knee, config)
     optimizers = ordered(data["optimizer"], block["optimizers"])
     tasks = ordered(data["task"], block["tasks"])

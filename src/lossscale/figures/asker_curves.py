@@ -16,6 +16,7 @@ from lossscale.figures.common import (
     alpha_text,
     block_rows,
     draw_lines,
+    find_block,
     legend,
     metric_axis,
     metric_label,
@@ -26,16 +27,13 @@ from lossscale.figures.common import (
     styles,
 )
 from lossscale.stats.paired import QUANTITIES
-from lossscale.stats.slices import REF_ALPHA, asker_block, block_focus, blocks
+from lossscale.stats.slices import REF_ALPHA, asker_block, block_focus
 
 NAME = "asker_curves"
 
 
 def _block(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    name = asker_block(config)
-    if name is None:
-        raise ValueError(f"figure {NAME}: no block has the compensation lr_instead")
-    return blocks(config)[name]
+    return find_block(config, asker_block, NAME, "has the compensation lr_instead")
 
 
 def curves_frame(history: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:

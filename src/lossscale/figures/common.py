@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from lossscale.figures.theme import PALETTE, TEXT_WIDTH
-from lossscale.stats.slices import AXES, REF_ALPHA, is_classification
+from lossscale.stats.slices import AXES, REF_ALPHA, block_focus, blocks, is_classification
 from lossscale.tables import OPTIMIZER_LABELS
 
 #: Filled markers, one per line of a panel (with the palette's colours).
@@ -33,6 +33,41 @@ def require(frame: pd.DataFrame, figure: str, what: str) -> pd.DataFrame:
     if frame.empty:
         raise ValueError(f"figure {figure}: no data to draw ({what})")
     return frame
+
+
+def find_block(
+    config: Mapping[str, Any],
+    finder: Callable[[Mapping[str, Any]], str | None],
+    figure: str,
+    what: str,
+) -> Mapping[str, Any]:
+    """The block ``finder(config)`` names; a ValueError naming ``figure`` when it names
+    none (``what``: the kind of block it looks for)."""
+    name = finder(config)
+    if name is None:
+        raise ValueError(f"figure {figure}: no block {what}")
+    return blocks(config)[name]
+
+
+def block_setting(
+    data: pd.DataFrame,
+    block: Mapping[str, Any],
+    config: Mapping[str, Any],
+    key: str,
+    names: Mapping[str, str],
+) -> dict[str, Any]:
+    """What a figure of one block that crosses ``key`` needs: its focus setting, the
+    focus task's settings (a one-item list), the legend labels of the ``key`` values in
+    block order, the metric's y scale and the optimizers in block order."""
+    focus = block_focus(block)
+    task = [config["tasks"].get(focus["task"], {})]
+    return {
+        "focus": focus,
+        "task": task,
+        "labels": {k: names.get(k, k) for k in ordered(data[key], block[AXES[key]])},
+        "scale": metric_scale(task),
+        "optimizers": ordered(data["optimizer"], block["optimizers"]),
+    }
 
 
 def optimizer_label(name: str) -> str:

@@ -14,24 +14,21 @@ from lossscale.figures.common import (
     PRECISION_LABELS,
     alpha_grid,
     block_rows,
+    block_setting,
+    find_block,
     metric_label,
-    metric_scale,
-    ordered,
     require,
     seed_means,
 )
 from lossscale.stats.load import final_rows
-from lossscale.stats.slices import block_focus, blocks, precision_block
+from lossscale.stats.slices import block_focus, precision_block
 
 NAME = "precision"
 KEY = ["optimizer", "precision", "alpha"]
 
 
 def _block(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    name = precision_block(config)
-    if name is None:
-        raise ValueError(f"figure {NAME}: no block crosses several precisions")
-    return blocks(config)[name]
+    return find_block(config, precision_block, NAME, "crosses several precisions")
 
 
 def precision_frame(history: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
@@ -54,16 +51,10 @@ def plot_precision(history: pd.DataFrame, config: Mapping[str, Any]) -> plt.Figu
     """Top row: zero gradient entries at initialization; bottom row: final test metric."""
     block = _block(config)
     data = require(precision_frame(history, config), NAME, "no recorded steps of the block")
-    focus = block_focus(block)
-    task = [config["tasks"].get(focus["task"], {})]
-    kinds = ordered(data["precision"], block["precisions"])
-    labels = {k: PRECISION_LABELS.get(k, k) for k in kinds}
-    scale = metric_scale(task)
+    s = block_setting(data, block, config, "precision", PRECISION_LABELS)
     panels = [
         ("zero_init", "zero gradient entries\nat initialization (fraction)", "linear"),
-        ("test", metric_label(task, "test"), scale),
+        ("test", metric_label(s["task"], "test"), s["scale"]),
     ]
-    optimizers = ordered(data["optimizer"], block["optimizers"])
-    return alpha_grid(
-        data, "precision", labels, panels, optimizers, f"precision; task {focus['task']}"
-    )
+    title = f"precision; task {s['focus']['task']}"
+    return alpha_grid(data, "precision", s["labels"], panels, s["optimizers"], title)

@@ -15,23 +15,20 @@ from lossscale.figures.common import (
     REGULARIZATION_LABELS,
     alpha_grid,
     block_rows,
+    block_setting,
+    find_block,
     metric_label,
-    metric_scale,
-    ordered,
     require,
     seed_means,
 )
 from lossscale.stats.paired import QUANTITIES
-from lossscale.stats.slices import block_focus, blocks, regularization_block
+from lossscale.stats.slices import block_focus, regularization_block
 
 NAME = "regularization"
 
 
 def _block(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    name = regularization_block(config)
-    if name is None:
-        raise ValueError(f"figure {NAME}: no block crosses several regularizations")
-    return blocks(config)[name]
+    return find_block(config, regularization_block, NAME, "crosses several regularizations")
 
 
 def regularization_frame(final: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
@@ -50,15 +47,11 @@ def plot_regularization(final: pd.DataFrame, config: Mapping[str, Any]) -> plt.F
     """Rows: final test, final train metric; one column per optimizer."""
     block = _block(config)
     data = require(regularization_frame(final, config), NAME, "no final rows of the block")
-    focus = block_focus(block)
-    task = [config["tasks"].get(focus["task"], {})]
-    kinds = ordered(data["regularization"], block["regularizations"])
-    labels = {k: REGULARIZATION_LABELS.get(k, k) for k in kinds}
-    scale = metric_scale(task)
-    panels = [(q, metric_label(task, q), scale) for q in ("test", "train")]
+    s = block_setting(data, block, config, "regularization", REGULARIZATION_LABELS)
+    panels = [(q, metric_label(s["task"], q), s["scale"]) for q in ("test", "train")]
+    focus = s["focus"]
     title = (
         f"regularization (weight decay {block['weight_decay']:g}); "
         f"task {focus['task']}, {focus['precision']}"
     )
-    optimizers = ordered(data["optimizer"], block["optimizers"])
-    return alpha_grid(data, "regularization", labels, panels, optimizers, title)
+    return alpha_grid(data, "regularization", s["labels"], panels, s["optimizers"], title)
