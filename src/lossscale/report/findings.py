@@ -140,9 +140,11 @@ def summarize(found: list[dict[str, Any]], claims: list[Row]) -> dict[str, Any]:
 # --- the grid's blocks, compared within each -------------------------------------------
 
 
-def _index(comparisons: Iterable[Row]) -> dict[tuple, Row]:
-    """Test rows by (cell..., alpha)."""
-    return {(*(r[c] for c in CELL), r["alpha"]): r for r in comparisons if r["quantity"] == "test"}
+def _index(comparisons: Iterable[Row], quantity: str = "test") -> dict[tuple, Row]:
+    """The ``quantity`` rows by (cell..., alpha)."""
+    return {
+        (*(r[c] for c in CELL), r["alpha"]): r for r in comparisons if r["quantity"] == quantity
+    }
 
 
 def block_settings(block: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -220,8 +222,10 @@ def block_findings(
 def asker_findings(comparisons: list[Row], config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The asker's alternative: wherever a block trains compensation ``lr_instead``
     (the loss unscaled, the learning rate times alpha), its largest alpha against the
-    loss times the same alpha (compensation ``none``) where the grid has that too."""
-    index = _index(comparisons)
+    loss times the same alpha (compensation ``none``) where the grid has that too, on
+    the test metric (``lr``, ``loss``) and the training metric (``lr_train``,
+    ``loss_train``)."""
+    index, train = _index(comparisons), _index(comparisons, "train")
     out = []
     for name, block in slices.blocks(config).items():
         if "lr_instead" not in block["compensations"]:
@@ -235,6 +239,7 @@ def asker_findings(comparisons: list[Row], config: Mapping[str, Any]) -> list[di
                 lr = index.get((*key, alpha))
                 if lr is None:
                     continue
+                lr_train = train.get((*key, alpha))
                 key[CELL.index("compensation")] = "none"
                 out.append(
                     {
@@ -245,6 +250,8 @@ def asker_findings(comparisons: list[Row], config: Mapping[str, Any]) -> list[di
                         "alpha": alpha,
                         "lr": effect(lr),
                         "loss": effect(index.get((*key, alpha))),
+                        "lr_train": effect(lr_train),
+                        "loss_train": effect(train.get((*key, alpha))),
                     }
                 )
     return out
