@@ -526,6 +526,8 @@ def test_block_findings_compare_each_setting(context: dict) -> None:
     [alternative] = context["asker"]
     assert alternative["lr"]["verdict"] == "diverged" and alternative["lr"]["n_diverged"] == 3
     assert alternative["loss"]["verdict"] == "diverged"
+    assert alternative["lr_train"]["verdict"] == "diverged", "the training metric's row"
+    assert alternative["loss_train"]["effect"] == pytest.approx(12344.7 - 0.01)
     assert context["focal"] is None, "the synthetic grid trains no focal-loss task"
 
 
