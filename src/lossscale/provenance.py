@@ -16,6 +16,7 @@ PACKAGES = (
     "pandas",
     "pyarrow",
     "scipy",
+    "statsmodels",
     "scikit-learn",
     "matplotlib",
     "seaborn",
