@@ -13,7 +13,7 @@ CONFIG ?= config.yaml
 SMOKE := workflow/configs/smoke.yaml
 TEX_PACKAGES := latexmk texlive-latex-recommended texlive-science texlive-latex-extra lmodern
 
-.PHONY: help paper smoke grid test lint tex venv dag clean
+.PHONY: help paper smoke grid test lint tex venv dag clean archive verify
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -61,6 +61,12 @@ test: $(STAMP) tex lint  ## lint, then the tests (unit and the smoke workflow en
 
 dag: $(STAMP)  ## print the job graph of the current config (dot format)
 	$(SNAKEMAKE) --configfile $(CONFIG) --dag
+
+archive: $(STAMP)  ## pack CONFIG, results/ and paper/build/ into lossscale-<commit>-<hash>.tar.gz
+	$(BIN)/python -m lossscale.archive create --config $(CONFIG)
+
+verify: $(STAMP)  ## check ARCHIVE=file's manifest, rerun its config, compare file by file
+	$(BIN)/python -m lossscale.archive verify "$(ARCHIVE)"
 
 clean:  ## remove generated results, logs and the paper build (keeps .venv)
 	rm -rf results logs paper/build .snakemake

@@ -26,12 +26,15 @@ def tiny_task():
     return make_task("diabetes", settings, torch.float64, "cpu")
 
 
-def run_workflow(
-    workdir: Path, configfile: Path, cores: int = 2, timeout: int = 900, extra: list[str] = ()
-):
-    """Run this repository's workflow with ``configfile`` in ``workdir`` (``extra``: more
-    command-line arguments); capture output."""
-    cmd = [
+SMOKE = ROOT / "workflow/configs/smoke.yaml"
+
+
+def workflow_command(
+    workdir: Path, configfile: Path, cores: int = 2, extra: list[str] = ()
+) -> list[str]:
+    """The command that runs this repository's workflow with ``configfile`` (on its own)
+    in ``workdir``; ``extra``: more command-line arguments."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -45,4 +48,21 @@ def run_workflow(
         f"-c{cores}",
         *extra,
     ]
+
+
+def run_workflow(
+    workdir: Path, configfile: Path, cores: int = 2, timeout: int = 900, extra: list[str] = ()
+):
+    """Run ``workflow_command`` to the end; capture its output."""
+    cmd = workflow_command(workdir, configfile, cores, extra)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """One run of the smoke workflow in an empty directory, shared by every module that
+    only reads it; returns (directory, stderr)."""
+    work = tmp_path_factory.mktemp("smoke")
+    result = run_workflow(work, SMOKE)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return work, result.stderr

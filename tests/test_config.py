@@ -98,7 +98,7 @@ def test_every_schema_key_has_description_and_default(schema):
             {"train": {"steps": "three"}},
             'train.steps: value "three" is not allowed; allowed: a value of type integer',
         ),
-        ({"trian": {}}, "trian: unknown key; known keys: derivations, device,"),
+        ({"trian": {}}, "trian: unknown key; known keys: cluster, derivations, device,"),
         (
             {"train": {"blocks": {"b": {"tasks": ["diabetes"], "alphas": [10, 100]}}}},
             "train.blocks.b.alphas: value [10, 100] is not allowed; allowed: a list containing 1",
@@ -130,6 +130,10 @@ def test_config_hash_tracks_content(schema):
     changed = validate_config({"train": {"seeds": 4}}, schema)
     assert config_hash(base) == config_hash(validate_config({}, schema))
     assert config_hash(base) != config_hash(changed)
+    # where the jobs run is no part of the study
+    placed = validate_config({"cluster": {"partition": "gpu", "account": "lab"}}, schema)
+    assert placed["cluster"]["partition"] == "gpu"
+    assert config_hash(base) == config_hash(placed)
 
 
 @pytest.mark.parametrize(

@@ -29,15 +29,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smoke(root, tmp_path_factory):
-    """Run `snakemake` on the smoke config in an empty directory; return (dir, stderr)."""
-    work = tmp_path_factory.mktemp("smoke")
-    result = run_workflow(work, root / "workflow/configs/smoke.yaml")
-    assert result.returncode == 0, result.stderr[-4000:]
-    return work, result.stderr
-
-
-@pytest.fixture(scope="module")
 def smoke_config(root):
     """The smoke config as the workflow sees it: validated, defaults filled in."""
     raw = yaml.safe_load((root / "workflow/configs/smoke.yaml").read_text())

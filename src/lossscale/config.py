@@ -163,6 +163,13 @@ def validate_config(config: dict | None, schema: dict) -> dict:
     return instance
 
 
+#: Config keys that say where jobs run, not what the study computes: left out of the hash.
+PLACEMENT_KEYS = ("cluster",)
+
+
 def config_hash(config: dict) -> str:
-    """SHA-256 of the canonical JSON form of a validated config (first 16 hex digits)."""
-    return content_hash(config)[:16]
+    """SHA-256 of the canonical JSON form of a validated config (first 16 hex digits),
+    without the keys that only place jobs (``PLACEMENT_KEYS``), so that running on a
+    cluster does not change the study's identity or rerun its jobs."""
+    study = {key: value for key, value in config.items() if key not in PLACEMENT_KEYS}
+    return content_hash(study)[:16]

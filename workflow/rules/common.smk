@@ -28,6 +28,7 @@ try:
     GRID = expand_grid(config)
 except ConfigError as err:
     sys.exit(f"lossscale: {err}")
+# (where the jobs run, config cluster, is not part of the hash: see config_hash)
 CONFIG_HASH = config_hash(config)
 
 
@@ -76,8 +77,9 @@ def want_pdf():
 
 
 def get_final_output():
-    """The paper in every format this machine can build."""
+    """The paper in every format this machine can build, and the run's provenance."""
     targets = [
+        "results/provenance.json",
         "paper/build/paper.tex",
         "paper/build/paper.md",
         "paper/build/runtime.md",
@@ -104,3 +106,42 @@ def plot_inputs(wildcards):
             "tables.py",
         ),
     }
+
+
+# Cluster resources. A local run uses only `threads` (and any `--resources` limits); the
+# SLURM executor (profiles/slurm) turns these into sbatch options.
+def per_attempt(amount):
+    """A resource that grows with the attempt: ``amount`` on the first, twice that on the
+    first retry (`--retries`), so a job killed for memory or time gets more."""
+    return lambda wildcards, attempt: amount * attempt
+
+
+def cpus_from_threads(wildcards, threads):
+    """The job's CPUs on a cluster (sbatch --cpus-per-task): its threads."""
+    return threads
+
+
+def training_gpus():
+    """GPUs per training job: config cluster.gpus, else 1 when device is cuda, else 0."""
+    gpus = config["cluster"]["gpus"]
+    if gpus is None:
+        gpus = 1 if config["device"] == "cuda" else 0
+    return gpus
+
+
+def placement(gpus=0):
+    """SLURM partition and account from config `cluster`, only where set (so that
+    `--default-resources slurm_partition=... slurm_account=...` and the cluster's own
+    defaults apply otherwise), and ``gpus`` GPUs (sbatch --gpus) when positive."""
+    cluster = config["cluster"]
+    resources = {
+        key: cluster[name]
+        for key, name in (
+            ("slurm_partition", "partition"),
+            ("slurm_account", "account"),
+        )
+        if cluster[name] is not None
+    }
+    if gpus:
+        resources["gpu"] = gpus
+    return resources

@@ -21,8 +21,10 @@ rule check_claims:
         ENV
     threads: 4
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **placement(),
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     params:
         steps=config["derivations"]["steps"],
         tolerance=config["derivations"]["tolerance"],

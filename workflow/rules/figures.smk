@@ -19,8 +19,9 @@ rule plot_figure:
     input:
         unpack(plot_inputs),
     output:
-        pdf=report("results/figures/{figure}.pdf", category="Figures"),
-        png="results/figures/{figure}.png",
+        pdf="results/figures/{figure}.pdf",
+        # the PNG, which every browser shows inline, in `snakemake --report`
+        png=report("results/figures/{figure}.png", category="Figures"),
     log:
         "logs/plot_{figure}.log",
     benchmark:
@@ -29,6 +30,11 @@ rule plot_figure:
         figure="|".join(FIGURE_NAMES) or "(?!)",
     conda:
         ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     params:
         config=FIGURE_CONFIG,
     script:

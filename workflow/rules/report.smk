@@ -40,6 +40,11 @@ rule build_context:
         "logs/build_context.log",
     conda:
         ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     params:
         study={
             key: config[key]
@@ -68,6 +73,11 @@ rule render_paper:
         "logs/render_paper.log",
     conda:
         ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     params:
         templates=PAPER_TEMPLATES,
     script:
@@ -84,6 +94,11 @@ rule summarize_runtime:
         "logs/summarize_runtime.log",
     conda:
         ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     params:
         root=lambda wildcards, output: Path(output.summary).parent,
         cores=workflow.cores,
@@ -104,6 +119,11 @@ rule render_runtime:
         "logs/render_runtime.log",
     conda:
         ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     params:
         templates=PAPER_TEMPLATES,
     script:
@@ -123,6 +143,9 @@ rule build_pdf:
     conda:
         ENV
     resources:
-        runtime=10,
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     script:
         "../scripts/build_pdf.py"

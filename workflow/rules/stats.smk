@@ -17,6 +17,11 @@ rule compare_alphas:
         "results/runtime/compare_alphas.tsv"
     conda:
         ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     params:
         confidence=config["stats"]["confidence"],
         resamples=config["stats"]["bootstrap_resamples"],
@@ -40,6 +45,11 @@ rule eps_knee:
         "results/runtime/eps_knee.tsv"
     conda:
         ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     params:
         eps=knee.eps_settings(config["optimizers"]),
         factor=config["stats"]["knee_factor"],
@@ -59,5 +69,10 @@ rule roundoff:
         "results/runtime/roundoff.tsv"
     conda:
         ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
     script:
         "../scripts/roundoff.py"

@@ -18,8 +18,10 @@ rule train_cell:
         ENV
     threads: config["threads"]
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **placement(gpus=training_gpus()),
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(30),
+        cpus_per_task=cpus_from_threads,
     params:
         task_settings=lambda wc: config["tasks"][wc.task],
         hyper=lambda wc: config["optimizers"][wc.optimizer],

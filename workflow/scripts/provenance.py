@@ -1,0 +1,25 @@
+"""Adapter for rule provenance: results/runtime/summary.json -> results/provenance.json."""
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lossscale.archive import provenance_record
+from lossscale.io import setup_logging, write_json
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+log = setup_logging(snakemake.log[0])
+record = provenance_record(
+    summary=json.loads(Path(snakemake.input.summary).read_text()),
+    config_hash=snakemake.params.config_hash,
+    commit=snakemake.params.commit,
+)
+write_json(record, snakemake.output.provenance)
+log.info(
+    "wrote %s: commit %s, config %s",
+    snakemake.output.provenance,
+    record["commit"],
+    record["config_hash"],
+)
