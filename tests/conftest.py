@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from lossscale import archive
 from lossscale.tasks import make_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,20 +34,7 @@ def workflow_command(
 ) -> list[str]:
     """The command that runs this repository's workflow with ``configfile`` (on its own)
     in ``workdir``; ``extra``: more command-line arguments."""
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--replace-workflow-config",
-        f"-c{cores}",
-        *extra,
-    ]
+    return archive.workflow_command(workdir, configfile, cores, extra)
 
 
 def run_workflow(

@@ -28,7 +28,7 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -319,9 +319,12 @@ def check_manifest(top: Path) -> dict[str, str]:
     return digests
 
 
-def rerun(config_file: Path, workdir: Path, cores: int, log: Path) -> None:
-    """Run this repository's workflow on ``config_file`` in the empty ``workdir``."""
-    cmd = [
+def workflow_command(
+    workdir: Path, config_file: Path, cores: int, extra: Sequence[str] = ()
+) -> list[str]:
+    """The command that runs this repository's workflow on ``config_file`` (on its own,
+    not merged into config.yaml) in ``workdir``; ``extra``: more arguments."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -333,7 +336,13 @@ def rerun(config_file: Path, workdir: Path, cores: int, log: Path) -> None:
         str(config_file),
         "--replace-workflow-config",
         f"--cores={cores}",
+        *extra,
     ]
+
+
+def rerun(config_file: Path, workdir: Path, cores: int, log: Path) -> None:
+    """Run this repository's workflow on ``config_file`` in the empty ``workdir``."""
+    cmd = workflow_command(workdir, config_file, cores)
     with open(log, "w") as out:
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
