@@ -23,7 +23,7 @@ from lossscale.derivations import (
     load_ledger,
     run_derivations,
 )
-from lossscale.derivations.checks import is_power_of_two, problem_for
+from lossscale.derivations.checks import problem_for
 from lossscale.derivations.claims import default_claims_dir
 from lossscale.derivations.ledger import order_rows
 from lossscale.derivations.problems import make_problem
@@ -35,6 +35,7 @@ from lossscale.derivations.trajectories import (
     max_rel_deviation,
 )
 from lossscale.derivations.transforms import Term, parse_transformation, transform
+from lossscale.exact import is_power_of_two
 
 STEPS = 20
 TOL = 1e-9

@@ -8,7 +8,6 @@ uninterrupted reference run serves all three tests.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import signal
@@ -22,24 +21,13 @@ import torch
 import yaml
 from conftest import ROOT, run_workflow, workflow_command
 
+from lossscale import archive
 from lossscale.figures import FIGURES
 
 pytestmark = pytest.mark.slow
 
 #: The smoke config's training, long enough that a job saves several checkpoints.
 LONG_TRAIN = {"steps": 1000, "record_every": 50, "checkpoint_every": 100}
-#: Files documented as depending on the run (docs/results.md): timings, the provenance
-#: record (date and timings), the runtime fragment of the paper and the PDF that
-#: includes it, latexmk's own logs.
-RUN_DEPENDENT = (
-    "results/runtime/",
-    "results/provenance.json",
-    "paper/build/runtime.",
-    "paper/build/paper.pdf",
-    "paper/build/.paper-latex/",
-)
-#: Not results: a training job's state, removed when the job ends.
-WORKING_STATE = ("results/checkpoints/",)
 
 
 def _run(workdir: Path, configfile: Path, *extra: str) -> None:
@@ -49,19 +37,14 @@ def _run(workdir: Path, configfile: Path, *extra: str) -> None:
 
 def _outputs(workdir: Path) -> dict[str, str]:
     """SHA-256 of each result file and paper source that should not depend on the run,
-    keyed by path relative to ``workdir`` (checkpoints and temporary ``*.part`` files
-    left out)."""
-    files = [p for top in ("results", "paper/build") for p in (workdir / top).rglob("*")]
-    digests = {}
-    for path in files:
-        name = path.relative_to(workdir).as_posix()
-        if (
-            path.is_file()
-            and not name.startswith(RUN_DEPENDENT + WORKING_STATE)
-            and path.suffix != ".part"
-        ):
-            digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
+    keyed by path relative to ``workdir``: what an archive holds (checkpoints and
+    temporary ``*.part`` files left out) less what it declares run-time dependent
+    (timings, the provenance record, the runtime fragment and the PDF that includes it)."""
+    return {
+        name: archive.sha256(workdir / name)
+        for name in archive.collect(workdir)
+        if not archive.is_runtime_dependent(name)
+    }
 
 
 def _parquet_difference(a: Path, b: Path) -> str:

@@ -10,9 +10,10 @@ import pytest
 from scipy import stats
 
 from lossscale.config import ConfigError, load_schema, validate_config
+from lossscale.exact import is_power_of_two
 from lossscale.stats.knee import crossing, knee_table
 from lossscale.stats.paired import compare_all, holm, paired_p, tost_p
-from lossscale.stats.roundoff import power_of_two, roundoff_table
+from lossscale.stats.roundoff import roundoff_table
 from lossscale.tables import (
     COMPARISON_COLUMNS,
     KNEE_COLUMNS,
@@ -284,8 +285,8 @@ def test_roundoff_of_nothing_is_the_header() -> None:
 
 
 def test_power_of_two() -> None:
-    assert all(map(power_of_two, (1.0, 2.0**10, 0.5, 2.0**-30, 2.0**20)))
-    assert not any(map(power_of_two, (10.0, 3.0, 0.0, -2.0, math.inf, 1e-8)))
+    assert all(map(is_power_of_two, (1.0, 2.0**10, 0.5, 2.0**-30, 2.0**20)))
+    assert not any(map(is_power_of_two, (10.0, 3.0, 0.0, -2.0, math.inf, 1e-8)))
 
 
 def test_crafted_grid_covers_every_verdict() -> None:

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
+from lossscale.exact import is_power_of_two
 from lossscale.report.theory import (
     canonical,
     claim_list,
     derivations,
-    is_power_of_two,
     ledger_counts,
     theory_table,
 )

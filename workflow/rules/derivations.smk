@@ -8,7 +8,7 @@ DERIVATIONS = ROOT / "src/lossscale/derivations"
 rule check_claims:
     input:
         ledger=sorted((DERIVATIONS / "claims").glob("*.yaml")),
-        code=package_code("derivations", "optim", "io.py", "tables.py"),
+        code=package_code("derivations", "optim", "exact.py", "io.py", "tables.py"),
     output:
         claims="results/derivations/claims.csv",
         symbolic="results/derivations/symbolic.json",

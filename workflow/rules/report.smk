@@ -29,6 +29,7 @@ rule build_context:
         code=package_code(
             "report",
             "stats/slices.py",
+            "exact.py",
             "grid.py",
             "provenance.py",
             "io.py",

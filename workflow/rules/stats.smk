@@ -60,7 +60,9 @@ rule eps_knee:
 rule roundoff:
     input:
         train=jobs_read_by(roundoff.reads_job),
-        code=package_code("stats/load.py", "stats/roundoff.py", "io.py", "tables.py"),
+        code=package_code(
+            "stats/load.py", "stats/roundoff.py", "exact.py", "io.py", "tables.py"
+        ),
     output:
         roundoff="results/stats/roundoff.csv",
     log:

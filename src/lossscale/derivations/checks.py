@@ -24,6 +24,7 @@ from lossscale.derivations.trajectories import (
     run_trajectory,
 )
 from lossscale.derivations.transforms import transform
+from lossscale.exact import is_power_of_two
 from lossscale.tables import BITWISE, TRAJECTORY
 
 INIT_SEED = 0
@@ -88,11 +89,6 @@ class CheckResult:
             f"dev={self.max_rel_deviation:.2e} moved={self.displacement:.1e} "
             f"{self.observed} ({self.verdict})"
         )
-
-
-def is_power_of_two(alpha: float) -> bool:
-    """Whether ``alpha`` is 2^k for an integer k (scaling by it is exact in floating point)."""
-    return alpha > 0 and math.frexp(alpha)[0] == 0.5
 
 
 def _tolerance(method: str, alpha: float, tolerance: float, float32_tolerance: float) -> float:

@@ -26,11 +26,9 @@ def knee_summary(rows: Sequence[Row]) -> dict[str, Any]:
     """
     table = [{**r, "label": label(r["optimizer"])} for r in rows]
     uncensored = [r["ratio"] for r in rows if not r["censored"] and r["ratio"]]
-    factors = {r["factor"] for r in rows}
     return {
         "rows": table,
         "n": len(rows),
-        "factor": factors.pop() if len(factors) == 1 else None,
         "agree": sum(r["agrees"] is True for r in rows),
         "disagree": [r for r in table if r["agrees"] is False],
         "flat": sum(r["censored"] == "flat" for r in rows),
@@ -76,9 +74,7 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
                 "n_powers": len(powers),
                 "n_powers_bitwise": sum(bool(r["bitwise"]) for r in powers),
                 "n_others": len(others),
-                "n_others_bitwise": sum(bool(r["bitwise"]) for r in others),
                 "max_ratio": _max([r["ratio"] for r in others]),
-                "max_abs_diff": _max([r["max_abs_diff"] for r in others]),
                 "max_uncompensated_ratio": _max([r["uncompensated_ratio"] for r in others]),
             }
         )
@@ -97,8 +93,4 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "n_others": len(others),
         "max_ratio": _max([r["ratio"] for r in others]),
         "max_uncompensated_ratio": _max([r["uncompensated_ratio"] for r in others]),
-        "min_uncompensated_ratio": min(
-            (r["uncompensated_ratio"] for r in others if r["uncompensated_ratio"] is not None),
-            default=None,
-        ),
     }

@@ -38,11 +38,12 @@ def effect(row: Row | None) -> dict[str, Any] | None:
     return out
 
 
-def verdict_alphas(rows: Iterable[Row]) -> dict[str, list[float]]:
-    """The non-reference alphas of one cell's test rows, by verdict (every verdict a key)."""
+def verdict_alphas(rows: Iterable[Row], quantity: str = "test") -> dict[str, list[float]]:
+    """The non-reference alphas of one cell's ``quantity`` rows, by verdict (every
+    verdict a key)."""
     out: dict[str, list[float]] = {v: [] for v in VERDICTS}
     for r in sorted(rows, key=lambda r: r["alpha"]):
-        if r["quantity"] == "test" and r["verdict"] != REFERENCE:
+        if r["quantity"] == quantity and r["verdict"] != REFERENCE:
             out[r["verdict"]].append(r["alpha"])
     return out
 
@@ -69,7 +70,7 @@ def cell_finding(rows: list[Row]) -> dict[str, Any]:
     best = min(finite, key=lambda r: (r["mean"], r["alpha"])) if finite else None
     opt = top["optimizer"]
     by_verdict = verdict_alphas(test)
-    train_by_verdict = verdict_alphas({**r, "quantity": "test"} for r in train.values())
+    train_by_verdict = verdict_alphas(train.values(), "train")
     return {
         **{c: top[c] for c in CELL},
         "label": label(opt),
@@ -116,19 +117,15 @@ def summarize(found: list[dict[str, Any]], claims: list[Row]) -> dict[str, Any]:
     optimizers, and those the textbook calls invariant), and the claims' outcome."""
     invariant = [f for f in found if f["textbook"] == "invariant"]
     contradicted = [c for c in claims if c["verdict"] != "confirmed"]
-    by_verdict = {v: _names(f for f in found if f["test"]["verdict"] == v) for v in VERDICTS}
     return {
-        "n_findings": len(found),
         "clauses": clauses(found),
-        "by_verdict": by_verdict,
-        "changed": by_verdict["better"] + by_verdict["worse"],
+        "by_verdict": {v: _names(f for f in found if f["test"]["verdict"] == v) for v in VERDICTS},
         "invariant_by_verdict": {
             v: _names(f for f in invariant if f["test"]["verdict"] == v) for v in VERDICTS
         },
         # over all alphas, not only the largest
         "invariant_changed": _names(f for f in invariant if f["changed"]),
         "invariant_unchanged": _names(f for f in invariant if f["all_equivalent"]),
-        "invariant_trains_better": _names(f for f in invariant if f["train_by_verdict"]["better"]),
         "largest_alphas": sorted({f["alpha"] for f in found}),
         "n_claims": len(claims),
         "n_confirmed": len(claims) - len(contradicted),
@@ -189,9 +186,7 @@ def setting_outcome(
         "alpha": max((f["alpha"] for f in found), default=None),
         "clauses": clauses(found),
         "all_equivalent": _names(f for f in found if f["all_equivalent"]),
-        "changed": _names(
-            f for f in found if f["by_verdict"]["better"] or f["by_verdict"]["worse"]
-        ),
+        "changed": _names(f for f in found if f["changed"]),
         "counts": verdict_counts(rows),
         "cells": found,
     }

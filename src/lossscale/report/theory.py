@@ -12,10 +12,10 @@ any of its failing checks measured, so a reader sees that no check passed vacuou
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from lossscale.exact import is_power_of_two
 from lossscale.tables import BITWISE, CLAIM_METHODS, SYMBOLIC, TRAJECTORY
 
 #: symbolic.json's snippet keys -> context keys ("update" would clash with dict.update
@@ -33,14 +33,6 @@ SNIPPET_KEYS = {
 def _extreme(values: Iterable[float | None], pick) -> float | None:
     present = [v for v in values if v is not None]
     return pick(present) if present else None
-
-
-def is_power_of_two(alpha: float | None) -> bool:
-    """Whether ``alpha`` is 2^k for an integer k (where float32 scaling is exact)."""
-    if alpha is None or alpha <= 0:
-        return False
-    mantissa, _ = math.frexp(alpha)
-    return mantissa == 0.5
 
 
 def _method_cell(rows: list[Mapping[str, Any]]) -> dict[str, Any] | None:

@@ -40,8 +40,7 @@ def read_final(paths: Iterable[str | Path], columns: Iterable[str] = FINAL_COLUM
     One file at a time, so that the whole grid's histories are never in memory at once;
     rows keep the files' order (``paths``) and, within a file, the order trained.
     """
-    columns = list(dict.fromkeys([*REPLICA_KEY, "step", *columns]))
-    frames = [final_rows(pd.read_parquet(p, columns=columns)) for p in paths]
+    frames = [final_rows(history) for history in iter_histories(paths, columns)]
     if not frames:
         raise ValueError("no training results to read")
     return pd.concat(frames, ignore_index=True)

@@ -9,12 +9,12 @@ a compensated cell, the uncompensated cell's effect at the same alpha against it
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
+from lossscale.exact import is_power_of_two
 from lossscale.stats.load import final_rows
 from lossscale.tables import CELL, ROUNDOFF_COLUMNS
 
@@ -39,11 +39,6 @@ def reads_job(job) -> bool:
 def is_exact(optimizer: str, compensation: str) -> bool:
     """Whether loss x alpha is exactly undone in a cell with these settings."""
     return optimizer in EXACT.get(compensation, ())
-
-
-def power_of_two(alpha: float) -> bool:
-    """Whether ``alpha`` is 2**k for an integer k (then x alpha is exact in floating point)."""
-    return alpha > 0 and math.isfinite(alpha) and math.frexp(alpha)[0] == 0.5
 
 
 def _by_seed(final: pd.DataFrame, alpha: float) -> pd.Series:
@@ -92,7 +87,7 @@ def cell_roundoff(cell: pd.DataFrame, uncompensated: pd.DataFrame | None) -> lis
         rows.append(
             {
                 "alpha": float(alpha),
-                "power_of_two": power_of_two(alpha),
+                "power_of_two": is_power_of_two(alpha),
                 "n_seeds": int(final["alpha"].eq(alpha).sum()),
                 "bitwise": bitwise(cell, alpha),
                 "max_abs_diff": max_diff,
