@@ -19,7 +19,9 @@ def test_defaults_fill_an_empty_config(schema):
     config = validate_config({}, schema)
     main = config["train"]["blocks"]["main"]
     assert main["optimizers"][:3] == ["sgd", "adam", "adamw"]
-    assert 1 in main["alphas"] and 2.0**20 in main["alphas"] and len(main["alphas"]) == 19
+    assert 1 in main["alphas"] and 2.0**10 in main["alphas"] and len(main["alphas"]) == 14
+    assert config["train"]["blocks"]["phase"]["phase"] and not main["phase"]
+    assert config["tasks"]["targets_e5"]["scale_output"] is False
     assert config["train"]["blocks"]["asker"]["alphas"] == [1, 1e5]
     assert config["optimizers"]["nadam"]["eps"] == 1e-7
     # a task's kind fills in that kind's defaults

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from lossscale.models import init_mlp
+from lossscale.models import StackedMLP, init_mlp
 from lossscale.optim import make_optimizer
 from lossscale.train.engine import train_stacked
 
@@ -204,3 +204,25 @@ def test_gradient_statistics_count_zero_and_non_finite_entries():
     assert nonfinite.tolist() == [0.0, 0.5, 0.0]
     assert rms[0].item() == pytest.approx((5 / 4) ** 0.5) and rms[2].item() == pytest.approx(1e30)
     assert not torch.isfinite(rms[1])
+
+
+def test_records_parameter_and_update_rms(tiny_task):
+    """``param_rms`` is the RMS of the parameters at the recorded step, ``update_rms``
+    that of the update which follows it (NaN at the last step, which has none)."""
+    seeds, alphas = [0, 1], [1.0, 1e3]
+    start = StackedMLP(tiny_task.layer_sizes, seeds, tiny_task.output_scale).params
+    one = train_stacked(tiny_task, seeds, alphas, "adam", {"lr": 1e-2}, 1).params
+    run = train_stacked(tiny_task, seeds, alphas, "adam", {"lr": 1e-2}, 4, record_every=2)
+
+    def rms(tensors, r):
+        return float(torch.cat([t[r].detach().reshape(-1) for t in tensors]).pow(2).mean().sqrt())
+
+    assert list(run.steps) == [0, 2, 4]
+    for r in range(2):
+        assert run.columns["param_rms"][0, r] == pytest.approx(rms(start, r), rel=1e-12)
+        moved = [a - b for a, b in zip(one, start, strict=True)]
+        assert run.columns["update_rms"][0, r] == pytest.approx(rms(moved, r), rel=1e-9)
+        assert run.columns["param_rms"][-1, r] == pytest.approx(rms(run.params, r), rel=1e-12)
+    assert np.isnan(run.columns["update_rms"][-1]).all()
+    # Adam's first step is lr * g / (|g| + eps): the loss x 1e3 moves it further here
+    assert run.columns["update_rms"][0, 1] > run.columns["update_rms"][0, 0] > 0

@@ -52,6 +52,8 @@ REGULARIZATION = {"tasks": ["diabetes"], "optimizers": ["adam"], "alphas": [1, 1
                   "regularizations": ["none", "coupled", "decoupled"]}  # fmt: skip
 PRECISION = {"tasks": ["diabetes"], "optimizers": ["sgd"], "alphas": [1, 1e4],
              "precisions": ["float32", "float16"]}  # fmt: skip
+PHASE = {"phase": True, "tasks": ["diabetes"], "optimizers": ["nadam"], "alphas": [1, 1e5],
+         "compensations": ["none", "lr_instead"]}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +157,18 @@ def test_blocks_are_found_by_content(config: dict) -> None:
 
 
 def test_available_figures_follow_the_blocks(config: dict) -> None:
-    assert available_figures(config) == list(FIGURES)
+    assert available_figures(config) == [f for f in FIGURES if f != "phase_diagram"]
+    with_phase = make_config(asker=ASKER, phase=PHASE, regularization=REGULARIZATION,
+                             precision=PRECISION)  # fmt: skip
+    assert available_figures(with_phase) == list(FIGURES)
+    assert figure_inputs("phase_diagram", with_phase) == {
+        "phase": ["results/stats/asker_phase.csv"],
+        "boundaries": ["results/stats/asker_phase_boundaries.csv"],
+    }
+    # a phase block has lr_instead too, but it is not the asker's scenario
+    assert slices.asker_block(with_phase) == "asker"
+    assert slices.asker_block(make_config(phase=PHASE)) is None
+    assert slices.phase_block(with_phase) == "phase" and slices.phase_block(config) is None
     assert available_figures(make_config()) == ["alpha_sweep", "verdict_heatmap"]
     assert available_figures(make_config(precision=PRECISION)) == [
         "alpha_sweep", "verdict_heatmap", "precision"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
+import phase_data
 import pytest
 import yaml
 
@@ -43,7 +44,11 @@ from lossscale.report.filters import (
     tex_alpha,
     tex_num,
 )
-from lossscale.report.markdown import knee_rows_from_markdown, roundoff_rows_from_markdown
+from lossscale.report.markdown import (
+    knee_rows_from_markdown,
+    parse_markdown_table,
+    roundoff_rows_from_markdown,
+)
 from lossscale.report.render import cited_keys, render_runtime
 from lossscale.runtime import read_benchmark, rule_times, summarize
 from lossscale.stats import slices
@@ -63,7 +68,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "paper/templates"
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 NASTY = r"50%_{x} & $\input{...}$"
-FIGURES = ("verdict_heatmap", "alpha_sweep", "asker_curves", "regularization", "precision")
+FIGURES = (
+    "verdict_heatmap",
+    "alpha_sweep",
+    "phase_diagram",
+    "asker_curves",
+    "regularization",
+    "precision",
+)
 
 
 # --- synthetic inputs -------------------------------------------------------------------
@@ -252,11 +264,15 @@ def roundoff_frame() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | list[Path]]:
     root = tmp_path_factory.mktemp("results")
+    phase, boundaries = phase_data.tables()
     frames = {
         "comparisons": comparisons_frame(),
         "claims": claims_frame(),
         "knee": knee_frame(),
         "roundoff": roundoff_frame(),
+        "phase": phase,
+        "phase_boundaries": boundaries,
+        "layers": phase_data.layers(),
     }
     for name, frame in frames.items():
         frame.to_csv(root / f"{name}.csv", index=False)
@@ -426,6 +442,8 @@ def test_context_content(context: dict) -> None:
         "summary",
         "figures",
         "provenance",
+        "phase",
+        "probe",
     }
     # findings: the main slice only (float32, no regularization, no compensation), one
     # per optimizer, in config order although the CSV lists adam first
@@ -744,6 +762,67 @@ def test_asker_alternative_and_blocks_follow_the_data(
         in md
     )
     assert "this configuration trains no focal-loss task" in md
+
+
+def _phase_context(inputs: dict, config: dict, tmp_path: Path, outcomes: dict) -> dict:
+    """The context rebuilt from crafted phase outcomes (``phase_data.OUTCOMES`` edited)."""
+    phase, boundaries = phase_data.tables(outcomes)
+    phase.to_csv(tmp_path / "phase.csv", index=False)
+    boundaries.to_csv(tmp_path / "phase_boundaries.csv", index=False)
+    changed = csv_inputs(inputs) | {
+        "phase": tmp_path / "phase.csv",
+        "phase_boundaries": tmp_path / "phase_boundaries.csv",
+    }
+    write_context(changed, config, "abc123", FIGURES, tmp_path / "context.json")
+    return json.loads((tmp_path / "context.json").read_text())
+
+
+def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
+    phase = context["phase"]
+    asker = phase["asker"]
+    assert asker["factor"] == 1e5 and asker["reproduced"] == [1e-4]
+    assert [s["case"] for s in asker["scan"]] == ["both_train", "reproduced"]
+    assert asker["mine"]["task"] == "diabetes"
+    assert asker["mine"]["grad_over_eps"] == pytest.approx(1e-3)
+    assert phase["controls"]["eps"] == {
+        "n": 4, "same_outcome": 4, "max_rel_diff": 0.0, "n_trains": 2, "max_rel_diff_trains": 0.0
+    }  # fmt: skip
+    assert phase["loss_blows_up"] == [] and phase["lr_blows_up"] == 1
+    layers = phase["layers"]
+    assert layers["first_deepest"] and layers["monotone"] and layers["n_layers"] == 3
+    assert layers["spread_loss"] < layers["spread_ref"]
+    md = (paper / "paper.md").read_text()
+    rows = [list(r.values()) for r in parse_markdown_table(md, "phase")]
+    assert [r[2] for r in rows] == ["1e-5", "1e-4"]  # target scales, ascending
+    assert [r[3] for r in rows] == ["0.001", "0.1"]  # gradient RMS / eps
+    # the learning-rate arm's blow-up: predicted 550, measured at 1e5 (an asterisk)
+    assert rows[1][8] == "550" and rows[1][9] == "1e5${}^{\\ast}$"
+    assert rows[1][10] == "never" and rows[1][11] == "$>$ 1e5"
+    layers_table = [list(r.values()) for r in parse_markdown_table(md, "layers")]
+    assert [r[0] for r in layers_table] == ["1", "2", "3"]
+    assert layers_table[0][2] == "1e-5"  # 1e-12 / 1e-7
+
+
+def test_asker_answer_follows_the_phase_diagram(
+    context: dict, inputs: dict, config: dict, tmp_path: Path
+) -> None:
+    """At 1e-5 both the loss and the learning rate x 1e5 train: the answer says 'contrary
+    to what you observed' for that regime only; once the learning rate blows up there too,
+    the sentence goes and the observation is reproduced at both magnitudes."""
+    answer = _answer(context)
+    assert "is reproduced at target scale 1e-4, where the gradient" in answer
+    contrary = "there, and only there, raising the learning rate did not blow up, contrary"
+    assert contrary in answer
+    assert "On `diabetes`, where the gradient was 0.001 times $\\epsilon$, raising" in answer
+    flipped = dict(phase_data.OUTCOMES) | {("diabetes", "lr", 1e5): "explodes"}
+    changed = _answer(_phase_context(inputs, config, tmp_path, flipped))
+    assert "is reproduced at target scales 1e-5, 1e-4, where the gradient" in changed
+    assert contrary not in changed
+    assert "at this depth in the" not in changed
+    md = render("md", _phase_context(inputs, config, tmp_path, flipped), TEMPLATES)
+    phase = md.split("### The asker's phase diagram", 1)[1].split("### The asker's scenario")[0]
+    assert "Deeper in the $\\epsilon$ regime" not in phase
+    assert "blew up in 2 of its 4" in phase
 
 
 def test_shared_partials_need_no_escaping() -> None:

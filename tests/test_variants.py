@@ -75,3 +75,17 @@ def test_explicit_l2_equals_coupled_weight_decay_and_differs_from_decoupled(tiny
     loss = train(tiny_task, "adam", {"lr": 1e-2}, reps).columns["train_loss"]
     np.testing.assert_allclose(loss[:, 1], loss[:, 0], rtol=1e-9)
     assert abs(loss[-1, 2] - loss[-1, 0]) > 1e-3 * loss[-1, 0]
+
+
+@pytest.mark.parametrize(("optimizer", "base"), [("adam", {"lr": 1e-2}), ("nadam", {"lr": 2e-3})])
+def test_dividing_eps_is_the_loss_scale_and_raising_lr_is_not(tiny_task, optimizer, base):
+    """The phase diagram's arms: eps / alpha with the loss unscaled (eps_instead) trains
+    exactly like the loss x alpha; the learning rate x alpha (lr_instead) does not."""
+    reps = [rep(1e4), rep(1e4, compensation="eps_instead"), rep(1e4, compensation="lr_instead")]
+    setup = replica_setup(optimizer, base, reps)
+    assert setup.loss_scales == [1e4, 1.0, 1.0]
+    assert setup.hyper["eps"][1] == setup.hyper["eps"][0] / 1e4
+    loss = train(tiny_task, optimizer, base, reps).columns["train_loss"]
+    np.testing.assert_allclose(loss[:, 1], loss[:, 0], rtol=1e-9)
+    assert abs(loss[-1, 2] - loss[-1, 0]) > 1e-3 * loss[-1, 0]
+    assert "sgd has no scalar eps" in unsupported("sgd", "none", "eps_instead")

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from lossscale.config import ConfigError, load_schema, validate_config
+from lossscale.stats.phase import check_phase
 from lossscale.train.variants import Replica, unsupported
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
@@ -75,7 +76,8 @@ def block_jobs(name: str, block: Mapping, config: Mapping) -> dict[Job, list[Rep
 
 
 def _blocks(config: Mapping) -> dict[str, dict[Job, list[Replica]]]:
-    """Each block's jobs and replicas, by block name."""
+    """Each block's jobs and replicas, by block name (phase blocks checked too)."""
+    check_phase(config)
     return {name: block_jobs(name, b, config) for name, b in config["train"]["blocks"].items()}
 
 

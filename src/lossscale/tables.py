@@ -37,6 +37,8 @@ TRAIN_RECORD_COLUMNS = (
     "grad_rms",
     "grad_zero_frac",
     "grad_nonfinite_frac",
+    "param_rms",
+    "update_rms",
     "diverged",
 )
 
@@ -94,6 +96,70 @@ ROUNDOFF_COLUMNS = (
     "ratio",
     "uncompensated_abs_effect",
     "uncompensated_ratio",
+)
+
+#: The phase diagram's arms, by the compensation that trains them: the loss times the
+#: factor, the learning rate times it (loss unscaled), eps divided by it (loss unscaled).
+PHASE_ARMS = {"none": "loss", "lr_instead": "lr", "eps_instead": "eps"}
+
+#: The asker's phase diagram (results/stats/asker_phase.csv): one row per setting.
+PHASE_COLUMNS = (
+    "optimizer",
+    "task",
+    "target_scale",
+    "output_scaled",
+    "precision",
+    "arm",
+    "factor",
+    "lr",
+    "eps",
+    "n_seeds",
+    "n_diverged",
+    "n_exploded",
+    "train_metric_init",
+    "train_metric",
+    "test_metric",
+    "outcome",
+    "grad_rms_init",
+    "param_rms_init",
+    "update_rms_first",
+    "predicted_update",
+    "predicted_regime",
+    "measured_regime",
+)
+
+#: Predicted against measured boundaries of the phase diagram
+#: (results/stats/asker_phase_boundaries.csv).
+PHASE_BOUNDARY_COLUMNS = (
+    "optimizer",
+    "task",
+    "target_scale",
+    "output_scaled",
+    "precision",
+    "arm",
+    "boundary",
+    "predicted",
+    "measured",
+    "censored",
+    "factor",
+    "agrees",
+)
+
+#: Per-layer gradients of a deeper network (results/stats/layer_gradients.csv).
+LAYER_COLUMNS = (
+    "task",
+    "optimizer",
+    "arm",
+    "factor",
+    "seed",
+    "layer",
+    "n_params",
+    "grad_rms_init",
+    "grad_over_eps",
+    "param_rms_init",
+    "update_rms_first",
+    "distance",
+    "train_metric",
 )
 
 #: Optimizers in display order, with the names the figures and the paper use.

@@ -17,7 +17,7 @@ ENV = str(ROOT / "environment.yml")
 
 from lossscale.config import ConfigError, config_hash, load_schema, validate_config
 from lossscale.figures import figure_inputs
-from lossscale.grid import Job, expand as expand_grid, replica_dicts
+from lossscale.grid import Job, block_jobs, expand as expand_grid, replica_dicts
 
 try:
     _validated = validate_config(
@@ -92,6 +92,25 @@ def get_final_output():
 def jobs_read_by(reads_job):
     """The training jobs' parquet files that ``reads_job`` (a stats module's) selects."""
     return [job.path for job in GRID if reads_job(job)]
+
+
+def layer_task_settings():
+    """The settings of the task the layer probe trains (none without a probe)."""
+    task = config["phase"]["layers"]["task"]
+    return None if task is None else config["tasks"][task]
+
+
+def phase_outputs():
+    """The parquet files of the phase blocks' jobs (the asker's phase diagram), sorted."""
+    blocks = config["train"]["blocks"]
+    return sorted(
+        {
+            job.path
+            for name, block in blocks.items()
+            if block["phase"]
+            for job in block_jobs(name, block, config)
+        }
+    )
 
 
 def plot_inputs(wildcards):

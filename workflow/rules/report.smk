@@ -12,7 +12,13 @@ BENCHMARKS = [
     ),
     *(
         f"results/runtime/{rule}.tsv"
-        for rule in ("compare_alphas", "eps_knee", "roundoff")
+        for rule in (
+            "compare_alphas",
+            "eps_knee",
+            "roundoff",
+            "asker_phase",
+            "probe_layers",
+        )
     ),
     *(f"results/runtime/plot_figure/{name}.tsv" for name in FIGURE_NAMES),
 ]
@@ -26,6 +32,9 @@ rule build_context:
         comparisons=rules.compare_alphas.output.comparisons,
         knee=rules.eps_knee.output.knee,
         roundoff=rules.roundoff.output.roundoff,
+        phase=rules.asker_phase.output.phase,
+        phase_boundaries=rules.asker_phase.output.boundaries,
+        layers=rules.probe_layers.output.layers,
         code=package_code(
             "report",
             "stats/slices.py",
@@ -49,7 +58,14 @@ rule build_context:
     params:
         study={
             key: config[key]
-            for key in ("train", "tasks", "optimizers", "stats", "derivations")
+            for key in (
+                "train",
+                "tasks",
+                "optimizers",
+                "stats",
+                "derivations",
+                "phase",
+            )
         },
         config_hash=CONFIG_HASH,
         figures=FIGURE_NAMES,

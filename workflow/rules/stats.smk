@@ -1,8 +1,8 @@
 # Statistics: paired-by-seed comparisons of every alpha against alpha = 1, per cell
 # (task, optimizer, precision, regularization, compensation, weight decay), on the final
 # recorded step of every replica; the eps knee; round-off against effect in the cells
-# where loss x alpha is exactly undone.
-from lossscale.stats import knee, roundoff
+# where loss x alpha is exactly undone; the asker's phase diagram.
+from lossscale.stats import knee, phase, roundoff
 
 
 rule compare_alphas:
@@ -78,3 +78,35 @@ rule roundoff:
         cpus_per_task=cpus_from_threads,
     script:
         "../scripts/roundoff.py"
+
+
+rule asker_phase:
+    input:
+        train=phase_outputs(),
+        code=package_code(
+            "stats/load.py",
+            "stats/phase.py",
+            "stats/knee.py",
+            "stats/slices.py",
+            "io.py",
+            "tables.py",
+        ),
+    output:
+        phase="results/stats/asker_phase.csv",
+        boundaries="results/stats/asker_phase_boundaries.csv",
+    log:
+        "logs/asker_phase.log",
+    benchmark:
+        "results/runtime/asker_phase.tsv"
+    conda:
+        ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
+    params:
+        config={key: config[key] for key in ("tasks", "train", "optimizers", "phase")},
+        factor=config["stats"]["knee_factor"],
+    script:
+        "../scripts/asker_phase.py"

@@ -15,9 +15,18 @@ from typing import Any
 from lossscale.stats import slices
 
 #: Every figure, in the paper's order.
-FIGURES = ("alpha_sweep", "verdict_heatmap", "asker_curves", "regularization", "precision")
+FIGURES = (
+    "alpha_sweep",
+    "verdict_heatmap",
+    "phase_diagram",
+    "asker_curves",
+    "regularization",
+    "precision",
+)
 COMPARISONS = "results/stats/comparisons.csv"
 KNEE = "results/stats/knee.csv"
+PHASE = "results/stats/asker_phase.csv"
+PHASE_BOUNDARIES = "results/stats/asker_phase_boundaries.csv"
 
 
 def _figure_block(name: str, config: Mapping[str, Any]) -> str | None:
@@ -25,6 +34,7 @@ def _figure_block(name: str, config: Mapping[str, Any]) -> str | None:
     finders = {
         "alpha_sweep": slices.main_block,
         "verdict_heatmap": slices.main_block,
+        "phase_diagram": slices.phase_block,
         "asker_curves": slices.asker_block,
         "regularization": slices.regularization_block,
         "precision": slices.precision_block,
@@ -35,8 +45,8 @@ def _figure_block(name: str, config: Mapping[str, Any]) -> str | None:
 def available_figures(config: Mapping[str, Any]) -> list[str]:
     """The figures the (validated) config has data for, in the paper's order: the alpha
     sweep and the verdict heatmap where the main block has alpha = 1 and another alpha,
-    the others where a block has what they show (lr_instead, several regularizations,
-    several precisions)."""
+    the others where a block has what they show (phase: true, lr_instead, several
+    regularizations, several precisions)."""
     main = slices.blocks(config)[slices.main_block(config)]
     alphas = {float(a) for a in main["alphas"]}
     compares = slices.REF_ALPHA in alphas and len(alphas) > 1
@@ -53,6 +63,8 @@ def figure_inputs(name: str, config: Mapping[str, Any]) -> dict[str, list[str]]:
     block's jobs, sorted), ``comparisons`` and/or ``knee`` (the stats tables)."""
     if name == "verdict_heatmap":
         return {"comparisons": [COMPARISONS]}
+    if name == "phase_diagram":
+        return {"phase": [PHASE], "boundaries": [PHASE_BOUNDARIES]}
     block = slices.blocks(config)[_figure_block(name, config)]
     focus = slices.block_focus(block)
     tasks = block["tasks"] if name == "alpha_sweep" else [focus["task"]]
@@ -74,6 +86,8 @@ def draw(name: str, inputs: Mapping[str, Sequence[str | Path]], config: Mapping[
     plot = getattr(module, f"plot_{name}")
     if name == "verdict_heatmap":
         return plot(pd.read_csv(inputs["comparisons"][0]), config)
+    if name == "phase_diagram":
+        return plot(pd.read_csv(inputs["phase"][0]), pd.read_csv(inputs["boundaries"][0]), config)
     if name == "alpha_sweep":
         return plot(read_final(inputs["train"]), pd.read_csv(inputs["knee"][0]), config)
     if name == "regularization":

@@ -23,7 +23,6 @@ import seaborn as sns
 
 from lossscale.figures.common import (
     alpha_axis,
-    block_rows,
     draw_lines,
     legend,
     metric_axis,
@@ -35,6 +34,7 @@ from lossscale.figures.common import (
     seed_means,
     styles,
 )
+from lossscale.stats.load import block_rows
 from lossscale.stats.paired import QUANTITIES
 from lossscale.stats.slices import MAIN_SETTINGS, blocks, main_block, main_slice
 

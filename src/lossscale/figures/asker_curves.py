@@ -14,7 +14,6 @@ import seaborn as sns
 
 from lossscale.figures.common import (
     alpha_text,
-    block_rows,
     draw_lines,
     find_block,
     legend,
@@ -26,6 +25,7 @@ from lossscale.figures.common import (
     seed_means,
     styles,
 )
+from lossscale.stats.load import block_rows
 from lossscale.stats.paired import QUANTITIES
 from lossscale.stats.slices import REF_ALPHA, asker_block, block_focus
 

@@ -82,20 +82,6 @@ def ordered(values: Iterable[Any], order: Sequence[Any]) -> list[Any]:
     return known + sorted(present - set(known))
 
 
-def block_rows(frame: pd.DataFrame, block: Mapping[str, Any], **fixed: Any) -> pd.DataFrame:
-    """The rows of ``frame`` that a config block trains: its tasks, optimizers,
-    precisions, regularizations, compensations, alphas and weight decay (0 without
-    regularization). ``fixed`` pins an axis to one value (e.g. ``task="diabetes"``)."""
-    keep = pd.Series(True, index=frame.index)
-    for axis, key in AXES.items():
-        keep &= frame[axis].isin([fixed[axis]] if axis in fixed else block[key])
-    if "alpha" in frame.columns:
-        keep &= frame["alpha"].astype(float).isin([float(a) for a in block["alphas"]])
-    decay = np.where(frame["regularization"] == "none", 0.0, float(block["weight_decay"]))
-    keep &= np.isclose(frame["weight_decay"].astype(float), decay, rtol=1e-12, atol=0.0)
-    return frame[keep]
-
-
 def seed_means(rows: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
     """Per group ``by``: the mean, min and max of ``columns`` over the seeds that did not
     diverge (non-finite values dropped), ``n_seeds`` and ``n_diverged``. A group whose

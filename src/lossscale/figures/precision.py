@@ -13,14 +13,13 @@ import pandas as pd
 from lossscale.figures.common import (
     PRECISION_LABELS,
     alpha_grid,
-    block_rows,
     block_setting,
     find_block,
     metric_label,
     require,
     seed_means,
 )
-from lossscale.stats.load import final_rows
+from lossscale.stats.load import block_rows, final_rows
 from lossscale.stats.slices import block_focus, precision_block
 
 NAME = "precision"

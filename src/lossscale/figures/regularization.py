@@ -14,13 +14,13 @@ import pandas as pd
 from lossscale.figures.common import (
     REGULARIZATION_LABELS,
     alpha_grid,
-    block_rows,
     block_setting,
     find_block,
     metric_label,
     require,
     seed_means,
 )
+from lossscale.stats.load import block_rows
 from lossscale.stats.paired import QUANTITIES
 from lossscale.stats.slices import block_focus, regularization_block
 

@@ -22,6 +22,7 @@ from lossscale.provenance import git_commit, package_versions
 from lossscale.report import findings
 from lossscale.report.evidence import knee_summary, roundoff_summary
 from lossscale.report.filters import is_missing
+from lossscale.report.phase import phase_summary
 from lossscale.report.theory import claim_list, derivations, ledger_counts, theory_table
 from lossscale.stats import slices
 from lossscale.tables import (
@@ -29,7 +30,10 @@ from lossscale.tables import (
     CLAIM_COLUMNS,
     COMPARISON_COLUMNS,
     KNEE_COLUMNS,
+    LAYER_COLUMNS,
     OPTIMIZER_LABELS,
+    PHASE_BOUNDARY_COLUMNS,
+    PHASE_COLUMNS,
     ROUNDOFF_COLUMNS,
 )
 
@@ -71,10 +75,13 @@ OPTIMIZER_INFO: dict[str, dict[str, Any]] = {
     name: optimizer_info(name) for name in OPTIMIZER_LABELS
 }
 
-_INT_COLUMNS = ("n_seeds", "n_pairs", "n_diverged")
-_BOOL_COLUMNS = ("power_of_two", "bitwise", "agrees")
+_INT_COLUMNS = ("n_seeds", "n_pairs", "n_diverged", "n_exploded", "seed", "layer", "n_params")
+_BOOL_COLUMNS = ("power_of_two", "bitwise", "agrees", "output_scaled")
 _NUMBERS = ("weight_decay", "alpha", "max_rel_deviation", "tolerance")
-_TEXT_COLUMNS = frozenset({*CELL, *CLAIM_COLUMNS, "quantity", "test", "verdict"}) - set(_NUMBERS)
+_TEXT_COLUMNS = frozenset(
+    {*CELL, *CLAIM_COLUMNS, "quantity", "test", "verdict", "arm", "outcome", "boundary"}
+    | {"predicted_regime", "measured_regime"}
+) - set(_NUMBERS)
 
 
 def _clean(value: Any, column: str) -> Any:
@@ -136,13 +143,15 @@ def task_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
             else "normalized MSE",
             "classification": slices.is_classification(settings),
             "target_scale": settings.get("target_scale"),
+            "scale_output": settings.get("scale_output", True),
             "hidden": list(settings.get("hidden", [])),
             "activation": settings.get("activation"),
             "test_percent": 100 * settings["test_fraction"]
             if "test_fraction" in settings
             else None,
         }
-        shown = {"kind", "objective", "target_scale", "hidden", "activation", "test_fraction"}
+        shown = {"kind", "objective", "target_scale", "scale_output", "hidden", "activation"}
+        shown.add("test_fraction")
         task["other"] = [{"name": k, "value": v} for k, v in settings.items() if k not in shown]
         out.append(task)
     return out
@@ -223,6 +232,7 @@ def study_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "knee_factor": stats["knee_factor"],
         # all signs equal: the smallest two-sided p of the signed-rank test
         "wilcoxon_min_p": 2.0 ** (1 - train["seeds"]),
+        "phase": {k: config["phase"][k] for k in ("trains", "explode", "oversized")},
         "derivation_steps": config["derivations"]["steps"],
         "derivation_tolerance": config["derivations"]["tolerance"],
     }
@@ -254,6 +264,23 @@ def provenance(config_hash: str, repo: str | Path | None) -> dict[str, Any]:
     }
 
 
+def _probe(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The network of the per-layer probe (config phase.layers), None without one."""
+    task = config["phase"]["layers"]["task"]
+    if task is None:
+        return None
+    settings = config["tasks"][task]
+    keys = ("hidden", "activation", "target_scale")
+    return {"task": task} | {k: settings.get(k) for k in keys}
+
+
+def _optional_table(
+    inputs: Mapping[str, str | Path], name: str, columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The rows of result file ``inputs[name]``, none where it is not given."""
+    return read_table(inputs[name], columns) if inputs.get(name) else []
+
+
 def _read_json(path: str | Path | None) -> dict[str, Any]:
     return {} if path is None else json.loads(Path(path).read_text())
 
@@ -268,8 +295,10 @@ def build_context(
     """The whole context, from the result files, the validated config and provenance.
 
     ``inputs`` names the result files: ``claims``, ``comparisons``, ``knee`` and
-    ``roundoff`` (CSV), and optionally ``symbolic`` and ``ledger`` (the derivation
-    stage's JSON: without them the paper shows no derivations or notes). ``config``
+    ``roundoff`` (CSV), and optionally ``phase``, ``phase_boundaries`` and ``layers``
+    (the phase diagram's CSVs: without them the paper has no phase diagram) and
+    ``symbolic`` and ``ledger`` (the derivation stage's JSON: without them the paper
+    shows no derivations or notes). ``config``
     needs the keys train, tasks, optimizers, stats and derivations; ``figures`` names
     the figures (``results/figures/{name}.pdf|png``) the paper shows.
 
@@ -328,6 +357,13 @@ def build_context(
         "focal": findings.focal_findings(comparisons, study["tasks"], main, names),
         "knee": knee_summary(read_table(inputs["knee"], KNEE_COLUMNS)),
         "roundoff": roundoff_summary(read_table(inputs["roundoff"], ROUNDOFF_COLUMNS)),
+        "phase": phase_summary(
+            _optional_table(inputs, "phase", PHASE_COLUMNS),
+            _optional_table(inputs, "phase_boundaries", PHASE_BOUNDARY_COLUMNS),
+            _optional_table(inputs, "layers", LAYER_COLUMNS),
+        )
+        | {"blocks": [n for n, b in slices.blocks(config).items() if b["phase"]]},
+        "probe": _probe(config),
         "summary": findings.summarize(found, claims),
         "figures": {n: {"pdf": f"figures/{n}.pdf", "png": f"figures/{n}.png"} for n in figures},
         "provenance": provenance(config_hash, repo),

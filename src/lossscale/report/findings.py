@@ -215,7 +215,8 @@ def block_findings(
 
 
 def asker_findings(comparisons: list[Row], config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The asker's alternative: wherever a block trains compensation ``lr_instead``
+    """The asker's alternative: wherever a block (not a phase block, whose runs the phase
+    diagram reports) trains compensation ``lr_instead``
     (the loss unscaled, the learning rate times alpha), its largest alpha against the
     loss times the same alpha (compensation ``none``) where the grid has that too, on
     the test metric (``lr``, ``loss``) and the training metric (``lr_train``,
@@ -223,7 +224,7 @@ def asker_findings(comparisons: list[Row], config: Mapping[str, Any]) -> list[di
     index, train = _index(comparisons), _index(comparisons, "train")
     out = []
     for name, block in slices.blocks(config).items():
-        if "lr_instead" not in block["compensations"]:
+        if block["phase"] or "lr_instead" not in block["compensations"]:
             continue
         alpha = max(float(a) for a in block["alphas"])
         for setting in block_settings(block):

@@ -55,6 +55,14 @@ SYMBOLS: dict[str, str] = {
     "alpha_eta": r"\alpha\eta",
     "lambda_over_alpha": r"\lambda/\alpha",
     "knee": r"\alpha^* = \epsilon / \mathrm{RMS}(g_0)",
+    "loss_step": r"\eta\,\alpha\hat m_t / (\alpha\sqrt{\hat v_t} + \epsilon)",
+    "lr_step": r"\alpha\eta\,\hat m_t / (\sqrt{\hat v_t} + \epsilon)",
+    "eps_step": r"\alpha\eta\,\hat m_t / \epsilon",
+    "grad_over_eps": r"\mathrm{RMS}(g_0)/\epsilon",
+    "a": "a",
+    "leq": r"\leq",
+    "gt": ">",
+    "ast": r"{}^{\ast}",
 }
 #: The percent sign, which is text, not math: (LaTeX, Markdown).
 PERCENT = (r"\%", "%")
@@ -62,14 +70,26 @@ PERCENT = (r"\%", "%")
 #: Numbered tables and figures in the order the paper shows them; the LaTeX labels are
 #: ``tab:<name>`` and ``fig:<name>``. Tables and figures the context lacks (``present``)
 #: are skipped when Markdown numbers them.
-TABLES = ("tasks", "blocks", "theory", "results", "knee", "roundoff", "claims")
-FIGURES = ("verdict_heatmap", "alpha_sweep", "asker_curves", "regularization", "precision")
+TABLES = ("tasks", "blocks", "theory", "results", "knee", "roundoff", "phase", "layers", "claims")
+FIGURES = (
+    "verdict_heatmap",
+    "alpha_sweep",
+    "phase_diagram",
+    "asker_curves",
+    "regularization",
+    "precision",
+)
 APPENDICES = {"ledger": "A", "derivations": "B", "notes": "C", "reproducibility": "D"}
 
 
 def present(context: Mapping[str, Any]) -> dict[str, list[str]]:
     """The tables and figures the paper shows for ``context``, in order."""
-    empty = {"knee": not context["knee"]["rows"], "roundoff": not context["roundoff"]["rows"]}
+    empty = {
+        "knee": not context["knee"]["rows"],
+        "roundoff": not context["roundoff"]["rows"],
+        "phase": not context["phase"]["n"],
+        "layers": not (context["phase"]["n"] and context["phase"]["layers"]),
+    }
     return {
         "tab": [t for t in TABLES if not empty.get(t, False)],
         "fig": [f for f in FIGURES if f in context["figures"]],

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from lossscale.stats.slices import AXES
 from lossscale.tables import CELL
 
 #: What the statistics and the figures read from a training table: the replica's
@@ -54,3 +57,17 @@ def iter_histories(
     columns = None if columns is None else list(dict.fromkeys([*REPLICA_KEY, "step", *columns]))
     for path in paths:
         yield pd.read_parquet(path, columns=columns)
+
+
+def block_rows(frame: pd.DataFrame, block: Mapping[str, Any], **fixed: Any) -> pd.DataFrame:
+    """The rows of ``frame`` that a config block trains: its tasks, optimizers,
+    precisions, regularizations, compensations, alphas and weight decay (0 without
+    regularization). ``fixed`` pins an axis to one value (e.g. ``task="diabetes"``)."""
+    keep = pd.Series(True, index=frame.index)
+    for axis, key in AXES.items():
+        keep &= frame[axis].isin([fixed[axis]] if axis in fixed else block[key])
+    if "alpha" in frame.columns:
+        keep &= frame["alpha"].astype(float).isin([float(a) for a in block["alphas"]])
+    decay = np.where(frame["regularization"] == "none", 0.0, float(block["weight_decay"]))
+    keep &= np.isclose(frame["weight_decay"].astype(float), decay, rtol=1e-12, atol=0.0)
+    return frame[keep]

@@ -17,6 +17,9 @@ from typing import Any
 MAIN_BLOCK = "main"
 #: The asker's task (a tiny MSE on scikit-learn's diabetes data).
 ASKER_TASK = "diabetes"
+#: The asker's optimizer and factor, as the question states them (NAdam, loss x 1e5).
+ASKER_OPTIMIZER = "nadam"
+ASKER_FACTOR = 1e5
 #: The settings of the main slice, where the block has them.
 MAIN_SETTINGS = {"precision": "float32", "regularization": "none", "compensation": "none"}
 #: The alphas the results table shows besides the reference and the largest alpha.
@@ -112,20 +115,28 @@ def metric_axis_label(settings: Mapping[str, Any]) -> str:
     return "final error rate" if is_classification(settings) else "final normalized MSE"
 
 
-def block_with(config: Mapping[str, Any], key: str, value: str) -> str | None:
-    """The first block whose list ``key`` (e.g. ``compensations``) holds ``value``."""
-    return next((name for name, b in blocks(config).items() if value in b[key]), None)
-
-
 def crossing_block(config: Mapping[str, Any], key: str) -> str | None:
     """The first block whose list ``key`` (e.g. ``precisions``) has several values."""
     return next((name for name, b in blocks(config).items() if len(b[key]) > 1), None)
 
 
 def asker_block(config: Mapping[str, Any]) -> str | None:
-    """The block of the asker's scenario: the first whose compensations include
-    ``lr_instead`` (the learning rate raised instead of the loss scaled)."""
-    return block_with(config, "compensations", "lr_instead")
+    """The block of the asker's scenario: the first block that is not a phase block and
+    whose compensations include ``lr_instead`` (the learning rate raised instead of the
+    loss scaled)."""
+    return next(
+        (
+            name
+            for name, b in blocks(config).items()
+            if not b["phase"] and "lr_instead" in b["compensations"]
+        ),
+        None,
+    )
+
+
+def phase_block(config: Mapping[str, Any]) -> str | None:
+    """The first block of the asker's phase diagram (``phase: true``)."""
+    return next((name for name, b in blocks(config).items() if b["phase"]), None)
 
 
 def regularization_block(config: Mapping[str, Any]) -> str | None:

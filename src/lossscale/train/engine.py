@@ -37,8 +37,9 @@ class History:
     each an array of shape ``[len(steps), R]``.
 
     The record of step t holds the state at parameters theta_t (before update t+1):
-    losses, metrics, and statistics of the gradient the optimizer sees (of the scaled
-    objective).
+    losses, metrics, statistics of the gradient the optimizer sees (of the scaled
+    objective), the parameters' RMS and the RMS of update t+1, theta_{t+1} - theta_t
+    (NaN at the last step, which has no update).
     """
 
     steps: np.ndarray
@@ -57,13 +58,18 @@ def _evaluate(
     return loss, task.metric(pred.detach(), y, loss.detach())
 
 
+def _flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stacked ``tensors`` (replicas along dimension 0) as one ``[R, n]`` matrix."""
+    return torch.cat([t.reshape(t.shape[0], -1) for t in tensors], dim=1)
+
+
 def _grad_stats(params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """Per-replica gradient RMS, fraction of zero and of non-finite entries.
 
     Non-finite entries are counted only when some replica's sum of squares (in float64)
     is not finite, which any non-finite entry makes it.
     """
-    flat = torch.cat([p.grad.reshape(p.shape[0], -1) for p in params], dim=1)
+    flat = _flat([p.grad for p in params])
     n = flat.shape[1]
     squares = (flat.double() ** 2).sum(dim=1)
     rms = torch.sqrt(squares / n)
@@ -73,6 +79,11 @@ def _grad_stats(params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     else:
         nonfinite = (~torch.isfinite(flat)).sum(dim=1).double() / n
     return rms, zero, nonfinite
+
+
+def _rms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-replica root mean square over all entries of stacked ``tensors`` (in float64)."""
+    return torch.sqrt((_flat(tensors).double() ** 2).mean(dim=1))
 
 
 def _penalty(params: Sequence[torch.Tensor], l2: torch.Tensor) -> torch.Tensor:
@@ -191,20 +202,25 @@ def train_stacked(
             if step % record_every == 0 or step == steps:
                 test_loss, test_metric = _evaluate(task, model, task.x_test, task.y_test, precision)
                 rms, zero, nonfinite = _grad_stats(model.params)
-                stats = (
-                    train_loss,
-                    test_loss,
-                    train_metric,
-                    test_metric,
-                    rms,
-                    zero,
-                    nonfinite,
-                    diverged.clone(),
-                )
-                for column, value in zip(RECORD_COLUMNS, stats, strict=True):
+                stats = {
+                    "train_loss": train_loss,
+                    "test_loss": test_loss,
+                    "train_metric": train_metric,
+                    "test_metric": test_metric,
+                    "grad_rms": rms,
+                    "grad_zero_frac": zero,
+                    "grad_nonfinite_frac": nonfinite,
+                    "param_rms": _rms(model.params),
+                    "diverged": diverged.clone(),
+                }
+                for column, value in stats.items():
                     rows[column].append(value.detach().to("cpu"))
                 recorded.append(step)
+                before = [p.detach().clone() for p in model.params]
+            else:
+                before = None
             if step == steps:
+                rows["update_rms"].append(torch.full((len(seeds),), torch.nan, dtype=torch.float64))
                 break
             frozen = diverged if skipped is None else diverged | skipped
             frozen = frozen if frozen.any() else None
@@ -216,6 +232,10 @@ def train_stacked(
                 opt.step(frozen=frozen)
             if scaler is not None:
                 scaler.update(skipped)
+            if before is not None:
+                # in float64, the exact change of the (float32) parameters
+                moved = [p.double() - b.double() for p, b in zip(model.params, before, strict=True)]
+                rows["update_rms"].append(_rms(moved).cpu())
         done = step + 1
         if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
             state = {

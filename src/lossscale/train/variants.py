@@ -10,9 +10,11 @@ and hyperparameters follow from those and the optimizer's base hyperparameters:
   the replica's strength ``weight_decay`` (set by the config's block).
 * ``compensation`` — ``none`` (the loss times alpha), ``eps`` (the loss times alpha and
   eps times alpha, which undoes loss scaling for Adam-type optimizers), ``lr`` (the loss
-  times alpha and the learning rate divided by alpha, which undoes it for SGD), and
+  times alpha and the learning rate divided by alpha, which undoes it for SGD),
   ``lr_instead`` (the loss left alone and the learning rate times alpha: the asker's
-  alternative to scaling the loss).
+  alternative to scaling the loss) and ``eps_instead`` (the loss left alone and eps
+  divided by alpha: for Adam-type optimizers the exact equivalent of the loss times
+  alpha, a control of the phase diagram).
 
 Whether a compensation restores equivalence is what the statistics measure; this module
 only refuses combinations that do not exist (a decoupled variant of an optimizer without
@@ -31,7 +33,17 @@ from lossscale.train.stacked_optim import PER_REPLICA_CLASSES, STACKED
 from lossscale.train.stacked_optim.per_replica import ADAMW_EPS, hyperparameters
 
 REGULARIZATIONS = ("none", "coupled", "decoupled", "l2")
-COMPENSATIONS = ("none", "eps", "lr", "lr_instead")
+COMPENSATIONS = ("none", "eps", "lr", "lr_instead", "eps_instead")
+#: Compensations that leave the loss unscaled and change a hyperparameter instead.
+INSTEAD = ("lr_instead", "eps_instead")
+#: The hyperparameter each compensation changes, and whether it multiplies it by alpha
+#: (True) or divides it by alpha (False).
+CHANGES = {
+    "eps": ("eps", True),
+    "lr": ("lr", False),
+    "lr_instead": ("lr", True),
+    "eps_instead": ("eps", False),
+}
 
 #: Optimizers whose weight decay is always decoupled (no coupled form to choose).
 ALWAYS_DECOUPLED = frozenset(
@@ -63,9 +75,10 @@ def unsupported(optimizer: str, regularization: str, compensation: str) -> str |
         return f"{optimizer}'s weight decay is always decoupled (use l2 for a coupled penalty)"
     if regularization == "decoupled" and optimizer not in ALWAYS_DECOUPLED and FLAG not in keys:
         return f"{optimizer} has no decoupled weight decay"
-    if compensation == "eps" and not isinstance(keys.get("eps"), float):
+    changed = CHANGES.get(compensation, (None,))[0]
+    if changed == "eps" and not isinstance(keys.get("eps"), float):
         return f"{optimizer} has no scalar eps"
-    if compensation in ("lr", "lr_instead") and "lr" not in keys:
+    if changed == "lr" and "lr" not in keys:
         return f"{optimizer} has no learning rate"
     return None
 
@@ -114,17 +127,13 @@ def replica_setup(optimizer: str, base: Mapping[str, Any], replicas: Sequence[Re
             hyper["weight_decay"] = rep.weight_decay if decays else 0.0
         if FLAG in keys:
             hyper[FLAG] = rep.regularization == "decoupled"
-        scale = rep.alpha
-        if rep.compensation == "eps":
-            hyper["eps"] = hyper.get("eps", keys["eps"]) * rep.alpha
-        elif rep.compensation == "lr":
-            hyper["lr"] = hyper.get("lr", keys["lr"]) / rep.alpha
-        elif rep.compensation == "lr_instead":
-            hyper["lr"] = hyper.get("lr", keys["lr"]) * rep.alpha
-            scale = 1.0
+        scale = 1.0 if rep.compensation in INSTEAD else rep.alpha
+        name, times = CHANGES.get(rep.compensation, (None, True))
+        if name is not None:
+            hyper[name] = _changed(hyper.get(name, keys[name]), rep.alpha, times)
         if optimizer == "muon":  # the AdamW beside Muon follows eps compensation too
-            factor = rep.alpha if rep.compensation == "eps" else 1.0
-            hyper["adamw_eps"] = ADAMW_EPS * factor
+            moved = name == "eps"
+            hyper["adamw_eps"] = _changed(ADAMW_EPS, rep.alpha, times) if moved else ADAMW_EPS
         scales.append(float(scale))
         l2.append(rep.weight_decay if rep.regularization == "l2" else 0.0)
         per_replica.append(hyper)
@@ -139,6 +148,11 @@ def replica_setup(optimizer: str, base: Mapping[str, Any], replicas: Sequence[Re
             for key in names
         },
     )
+
+
+def _changed(value: float, alpha: float, times: bool) -> float:
+    """``value`` times or divided by ``alpha``."""
+    return value * alpha if times else value / alpha
 
 
 def _shared_or_list(values: list) -> Any:
