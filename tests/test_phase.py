@@ -300,3 +300,20 @@ def test_layer_probe_measures_each_layer(root):
         # the scaled loss grows it less: its gradient saturates against eps
         assert at[("loss", 1e4, 0, layer)] < at[("lr", 1e4, 0, layer)]
     assert (table["grad_over_eps"] == table["grad_rms_init"] / 1e-7).all()
+
+
+def test_figure_from_the_result_files_is_byte_identical(crafted, tmp_path):
+    """Drawn through ``draw`` from crafted CSV files, twice: the same bytes."""
+    from lossscale.figures import draw
+    from lossscale.figures.theme import save_figure, set_theme
+
+    phase, boundaries = crafted
+    phase.to_csv(tmp_path / "phase.csv", index=False)
+    boundaries.to_csv(tmp_path / "boundaries.csv", index=False)
+    inputs = {"phase": [tmp_path / "phase.csv"], "boundaries": [tmp_path / "boundaries.csv"]}
+    set_theme()
+    for name in ("a", "b"):
+        fig = draw("phase_diagram", inputs, phase_data.config())
+        save_figure(fig, tmp_path / f"{name}.pdf", tmp_path / f"{name}.png")
+    for ext in ("pdf", "png"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()

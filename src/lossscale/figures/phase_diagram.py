@@ -1,6 +1,7 @@
-"""The asker's phase diagram: factor (x) against the loss magnitude (y, the target scale),
-one row per arm (the loss, the learning rate or 1 / eps times the factor; the last two
-with the loss unscaled), one column per optimizer and output scaling. Each cell is coloured by the mean final training metric
+"""The asker's phase diagram: the factor (x) against the loss magnitude (y, the target
+scale), one row of panels per arm (the loss or the learning rate times the factor, or eps
+divided by it; the last two with the loss unscaled), one column per optimizer and output
+scaling. Each cell is coloured by the mean final training metric
 (results/stats/asker_phase.csv) and marked where the setting blew up (a cross where seeds
 turned non-finite, a triangle where they exploded but stayed finite). The predicted
 boundaries of results/stats/asker_phase_boundaries.csv are drawn per row of cells: where
@@ -21,11 +22,11 @@ import seaborn as sns
 
 from lossscale.figures.common import alpha_text, legend, optimizer_label, ordered, require
 from lossscale.figures.theme import TEXT_WIDTH
-from lossscale.stats.slices import ASKER_FACTOR, ASKER_TASK, grid_orders
+from lossscale.stats.slices import ASKER_FACTOR, ASKER_TASK, blocks
 from lossscale.tables import PHASE_ARMS
 
 NAME = "phase_diagram"
-#: The arms in column order, with their column titles.
+#: The arms in row order, with their labels.
 ARM_TITLES = {
     "loss": r"loss $\times\,a$",
     "lr": r"learning rate $\times\,a$",
@@ -57,9 +58,10 @@ def _edges(centres: np.ndarray) -> np.ndarray:
 
 
 def panels(phase: pd.DataFrame, config: Mapping[str, Any]) -> list[tuple[str, bool]]:
-    """The columns of panels: (optimizer, output scaled), optimizers in the grid's order,
-    the output-scaled panels first."""
-    optimizers = ordered(phase["optimizer"], grid_orders(config)["optimizer"])
+    """The columns of panels: (optimizer, output scaled), optimizers in the order the phase
+    blocks name them, the output-scaled panels first."""
+    named = [o for b in blocks(config).values() if b["phase"] for o in b["optimizers"]]
+    optimizers = ordered(phase["optimizer"], list(dict.fromkeys(named)))
     present = set(zip(phase["optimizer"], phase["output_scaled"].astype(bool), strict=True))
     return [(o, s) for s in (True, False) for o in optimizers if (o, s) in present]
 

@@ -35,7 +35,6 @@ import pandas as pd
 from lossscale.config import ConfigError
 from lossscale.stats.knee import agrees
 from lossscale.stats.load import block_rows, final_rows
-from lossscale.stats.slices import grid_orders
 from lossscale.tables import PHASE_ARMS, PHASE_BOUNDARY_COLUMNS, PHASE_COLUMNS
 
 #: The training-table columns the phase diagram reads.
@@ -226,7 +225,8 @@ def phase_table(
     """One row per (optimizer, task, precision, arm, factor) of the phase blocks
     (``PHASE_COLUMNS``), from the training tables ``histories`` (any jobs: rows outside
     the phase blocks are ignored) and the validated ``config`` (tasks, optimizers,
-    phase). Rows sorted by optimizer (the grid's order), output scaling (scaled first),
+    phase). Rows sorted by optimizer (in the order the phase blocks name them), output
+    scaling (scaled first),
     target scale, precision, arm and factor."""
     settings = config["phase"]
     blocks = list(phase_blocks(config).values())
@@ -239,7 +239,8 @@ def phase_table(
         ):
             out += _cell_rows(cell, opt, task, precision, config, settings)
     table = pd.DataFrame(out, columns=list(PHASE_COLUMNS))
-    order = {name: i for i, name in enumerate(grid_orders(config)["optimizer"])}
+    named = [o for b in blocks for o in b["optimizers"]]
+    order = {name: i for i, name in enumerate(dict.fromkeys(named))}
     arms = {arm: i for i, arm in enumerate(PHASE_ARMS.values())}
     position = table.assign(
         _o=table["optimizer"].map(order),

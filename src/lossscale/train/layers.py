@@ -100,7 +100,8 @@ def layer_table(
     args = (data, setup.seeds, setup.loss_scales, optimizer, setup.hyper)
     log.info("%s/%s: %d replicas, %d layers", task, optimizer, len(replicas), grads.shape[1])
     first = moved(train_stacked(*args, 1).params)
-    run = train_stacked(*args, steps, f"{task}/{optimizer} layers", max(1, steps // 10))
+    label = f"{task}/{optimizer} layers"
+    run = train_stacked(*args, steps, label, max(1, steps // 10), record_every=steps)
     distance = moved(run.params)
     final_metric = run.columns["train_metric"][-1]
     eps = float(hyper["eps"])
