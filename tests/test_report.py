@@ -49,7 +49,7 @@ from lossscale.report.markdown import (
     parse_markdown_table,
     roundoff_rows_from_markdown,
 )
-from lossscale.report.render import cited_keys, render_runtime
+from lossscale.report.render import FIGURES, cited_keys, render_runtime
 from lossscale.runtime import read_benchmark, rule_times, summarize
 from lossscale.stats import slices
 from lossscale.stats.load import FINAL_COLUMNS, read_final, read_histories
@@ -68,14 +68,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "paper/templates"
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 NASTY = r"50%_{x} & $\input{...}$"
-FIGURES = (
-    "verdict_heatmap",
-    "alpha_sweep",
-    "phase_diagram",
-    "asker_curves",
-    "regularization",
-    "precision",
-)
 
 
 # --- synthetic inputs -------------------------------------------------------------------

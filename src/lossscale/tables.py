@@ -102,14 +102,11 @@ ROUNDOFF_COLUMNS = (
 #: factor, the learning rate times it (loss unscaled), eps divided by it (loss unscaled).
 PHASE_ARMS = {"none": "loss", "lr_instead": "lr", "eps_instead": "eps"}
 
+#: Where a row of the phase diagram sits: a job and its task's loss magnitude, an arm.
+PHASE_PLACE = ("optimizer", "task", "target_scale", "output_scaled", "precision", "arm")
 #: The asker's phase diagram (results/stats/asker_phase.csv): one row per setting.
 PHASE_COLUMNS = (
-    "optimizer",
-    "task",
-    "target_scale",
-    "output_scaled",
-    "precision",
-    "arm",
+    *PHASE_PLACE,
     "factor",
     "lr",
     "eps",
@@ -131,12 +128,7 @@ PHASE_COLUMNS = (
 #: Predicted against measured boundaries of the phase diagram
 #: (results/stats/asker_phase_boundaries.csv).
 PHASE_BOUNDARY_COLUMNS = (
-    "optimizer",
-    "task",
-    "target_scale",
-    "output_scaled",
-    "precision",
-    "arm",
+    *PHASE_PLACE,
     "boundary",
     "predicted",
     "measured",

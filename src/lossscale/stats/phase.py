@@ -35,7 +35,7 @@ import pandas as pd
 from lossscale.config import ConfigError
 from lossscale.stats.knee import agrees
 from lossscale.stats.load import block_rows, final_rows
-from lossscale.tables import PHASE_ARMS, PHASE_BOUNDARY_COLUMNS, PHASE_COLUMNS
+from lossscale.tables import PHASE_ARMS, PHASE_BOUNDARY_COLUMNS, PHASE_COLUMNS, PHASE_PLACE
 
 #: The training-table columns the phase diagram reads.
 READ_COLUMNS = (
@@ -344,8 +344,7 @@ def boundary_table(phase: pd.DataFrame, oversized: float, factor: float) -> pd.D
             value = predicted[boundary]
             out.append(
                 {
-                    **{k: first[k] for k in ("optimizer", "task", "target_scale", "output_scaled")},
-                    **{k: first[k] for k in ("precision", "arm")},
+                    **{k: first[k] for k in PHASE_PLACE},
                     "boundary": boundary,
                     "predicted": value,
                     "measured": measured,
