@@ -170,6 +170,10 @@ def test_phase_table_on_crafted_histories(crafted):
     # loss x 1e5 with G = 1e-10: 1e-5 against eps 1e-7, normalized
     assert loss.iloc[0]["predicted_regime"] == "normalized"
     assert loss.iloc[0]["train_metric"] == pytest.approx(0.101)  # 0.1 x (1, 1.01, 1.02)
+    # the asker's observation: at 1e-4 x 1e5 (every arm's row), not at 1e-5 or at factor 1
+    pattern = phase.groupby(["task", "factor"])["asker_pattern"].agg(["all", "any"])
+    assert pattern.loc[("diabetes_e4", 1e5)].tolist() == [True, True]
+    assert not pattern.loc[("diabetes", 1e5), "any"] and not pattern.xs(1.0, level=1)["any"].any()
 
 
 def test_boundaries_on_crafted_histories(crafted):
@@ -250,6 +254,12 @@ def test_figure_draws_the_map_and_the_predicted_boundaries(crafted):
     ].sort_values("target_scale")["predicted"]
     drawn = sorted({x for line in stair for x in line.get_xdata()})
     assert drawn == pytest.approx(sorted(p for p in predicted if 10**-0.5 <= p <= 10**5.5))
+    # the cells of the asker's observation are framed in the loss and the lr arm
+    frames = [(ax, p.get_xy()) for ax in axes for p in ax.patches]
+    assert [(axes.index(ax), xy) for ax, xy in frames] == [
+        (0, pytest.approx((1e5 / 10**0.5, 1e-4 / 10**0.5))),
+        (1, pytest.approx((1e5 / 10**0.5, 1e-4 / 10**0.5))),
+    ]
     # the colour of a cell is its mean final training metric
     mesh = lr.collections[0]
     assert np.nanmax(mesh.get_array()) == pytest.approx(1e3 * 1.01)

@@ -135,7 +135,7 @@ def test_paper_describes_the_grid_block_by_block(smoke, smoke_config):
     assert (
         [b["block"] for b in blocks]
         == [s["block"] for s in sizes]
-        == ["main", "regularization", "precision", "asker", "grid"]
+        == ["main", "regularization", "precision", "asker", "phase", "grid"]
     )
     for shown, size in zip(blocks, sizes, strict=True):
         assert (shown["jobs"], shown["replicas"]) == (
@@ -185,7 +185,7 @@ def test_report_is_deterministic(smoke, root):
         return {n for n in names if before[n] != (build / n).read_bytes()}
 
     assert rerun("plot_figure", "build_context", "render_paper") == set()
-    assert len(names) == 2 + 2 * 5
+    assert len(names) == 2 + 2 * 6
     if shutil.which("latexmk"):
         names[:] = ["paper.pdf"]
         assert rerun("build_pdf") == set()

@@ -123,6 +123,7 @@ PHASE_COLUMNS = (
     "predicted_update",
     "predicted_regime",
     "measured_regime",
+    "asker_pattern",
 )
 
 #: Predicted against measured boundaries of the phase diagram

@@ -3,7 +3,8 @@ scale), one row of panels per arm (the loss or the learning rate times the facto
 divided by it; the last two with the loss unscaled), one column per optimizer and output
 scaling. Each cell is coloured by the mean final training metric
 (results/stats/asker_phase.csv) and marked where the setting blew up (a cross where seeds
-turned non-finite, a triangle where they exploded but stayed finite). The predicted
+turned non-finite, a triangle where they exploded but stayed finite, a dot where it
+trained) and framed where the asker's observation appears. The predicted
 boundaries of results/stats/asker_phase_boundaries.csv are drawn per row of cells: where
 the first update leaves the eps regime (dashed) and where it becomes oversized (solid).
 """
@@ -22,7 +23,7 @@ import seaborn as sns
 
 from lossscale.figures.common import alpha_text, legend, optimizer_label, ordered, require
 from lossscale.figures.theme import TEXT_WIDTH
-from lossscale.stats.slices import ASKER_FACTOR, ASKER_TASK, blocks
+from lossscale.stats.slices import blocks
 from lossscale.tables import PHASE_ARMS
 
 NAME = "phase_diagram"
@@ -43,6 +44,18 @@ LINES = {
 LINE_LABELS = {
     "normalized": "predicted: update leaves the eps regime",
     "blows_up": "predicted: first update oversized",
+}
+#: The outcome marks: trained (a dot), blew up with non-finite seeds (a cross) or finite.
+MARKS = {
+    "trains": {"marker": "o", "color": "white", "markersize": 1.8, "markeredgewidth": 0},
+    "diverged": {"marker": "x", "color": "black", "markersize": 4, "markeredgewidth": 0.8},
+    "blows_up": {"marker": "^", "color": "white", "markeredgecolor": "black",
+                 "markeredgewidth": 0.5, "markersize": 4},
+}  # fmt: skip
+MARK_LABELS = {
+    "trains": "trained",
+    "diverged": "blew up, seeds non-finite",
+    "blows_up": "blew up, finite",
 }
 #: Height of one row of panels, in inches.
 PANEL_INCHES = 1.45
@@ -96,11 +109,12 @@ def _cells(ax: plt.Axes, cells: pd.DataFrame, factors: np.ndarray, norm, cmap):
     ).reindex(index=scales, columns=factors)
     mesh = ax.pcolormesh(x_edges, y_edges, grid.to_numpy(float), cmap=cmap, norm=norm)
     for row in cells.itertuples():
-        if row.outcome == "blows_up":
-            ax.plot(row.factor, row.target_scale, marker="x" if row.n_diverged else "^",
-                    color="white", markeredgecolor="black", markeredgewidth=0.5, markersize=4,
-                    linestyle="none", zorder=4)  # fmt: skip
-        if row.task == ASKER_TASK and row.factor == ASKER_FACTOR:
+        mark = MARKS.get(
+            "diverged" if row.n_diverged and row.outcome == "blows_up" else row.outcome
+        )
+        if mark:
+            ax.plot(row.factor, row.target_scale, **mark, linestyle="none", zorder=4)
+        if row.asker_pattern and row.arm != "eps":
             low = (row.factor / 10**0.5, row.target_scale / 10**0.5)
             size = (row.factor * (10**0.5 - 10**-0.5), row.target_scale * (10**0.5 - 10**-0.5))
             ax.add_patch(plt.Rectangle(low, *size, fill=False, edgecolor="black",
@@ -157,16 +171,19 @@ def plot_phase_diagram(
             for boundary, style in LINES.items():
                 rows = mine[(mine["arm"] == arm) & (mine["boundary"] == boundary)]
                 _staircase(ax, rows, _edges(factors), style)
-    fig.supxlabel("factor $a$ (framed: the asker's task at $a = 10^5$)", fontsize=8)
+    fig.supxlabel("factor $a$", fontsize=8)
     if mesh is not None:
         bar = fig.colorbar(mesh, ax=axes, shrink=0.7, extend="both", pad=0.01)
         bar.set_label("final training normalized MSE")
     handles = [plt.Line2D([], [], **style) for style in LINES.values()]
     handles += [
-        plt.Line2D([], [], marker=m, color="white", markeredgecolor="black", linestyle="none")
-        for m in ("x", "^")
-    ]
-    labels = {**LINE_LABELS, "x": "blew up, seeds non-finite", "^": "blew up, finite"}
-    legend(fig, labels, {}, ncols=2, handles=handles)
+        plt.Line2D([], [], **(mark | {"markeredgecolor": "black", "markeredgewidth": 0.5}),
+                   linestyle="none")
+        for mark in MARKS.values()
+    ]  # fmt: skip
+    handles.append(plt.Rectangle((0, 0), 1, 1, fill=False, edgecolor="black", linewidth=1.1))
+    labels = [*LINE_LABELS.values(), *MARK_LABELS.values(), "the asker's observation"]
+    labels = dict(enumerate(labels))
+    legend(fig, labels, {}, ncols=3, handles=handles)
     sns.despine(fig=fig, left=True, bottom=True)
     return fig

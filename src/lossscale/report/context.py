@@ -76,7 +76,7 @@ OPTIMIZER_INFO: dict[str, dict[str, Any]] = {
 }
 
 _INT_COLUMNS = ("n_seeds", "n_pairs", "n_diverged", "n_exploded", "seed", "layer", "n_params")
-_BOOL_COLUMNS = ("power_of_two", "bitwise", "agrees", "output_scaled")
+_BOOL_COLUMNS = ("power_of_two", "bitwise", "agrees", "output_scaled", "asker_pattern")
 _NUMBERS = ("weight_decay", "alpha", "max_rel_deviation", "tolerance")
 _TEXT_COLUMNS = frozenset(
     {*CELL, *CLAIM_COLUMNS, "quantity", "test", "verdict", "arm", "outcome", "boundary"}
@@ -361,6 +361,7 @@ def build_context(
             _optional_table(inputs, "phase", PHASE_COLUMNS),
             _optional_table(inputs, "phase_boundaries", PHASE_BOUNDARY_COLUMNS),
             _optional_table(inputs, "layers", LAYER_COLUMNS),
+            config["phase"],
         )
         | {"blocks": [n for n, b in slices.blocks(config).items() if b["phase"]]},
         "probe": _probe(config),

@@ -1,6 +1,7 @@
 """The asker's phase diagram in the shape the text branches on: where the asker's
-observation is reproduced, the predicted against measured boundaries, the controls, and
-the per-layer probe (asker_phase.csv, asker_phase_boundaries.csv, layer_gradients.csv)."""
+observation is reproduced, the predicted against measured boundaries, the controls, the
+output-unscaled variant and the per-layer probe (asker_phase.csv,
+asker_phase_boundaries.csv, layer_gradients.csv)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ from lossscale.report.findings import label
 from lossscale.stats.slices import ASKER_FACTOR, ASKER_OPTIMIZER, ASKER_TASK, REF_ALPHA
 
 Row = Mapping[str, Any]
-#: The boundaries of the table, as (arm, boundary) pairs, in column order.
+#: The boundaries the table shows and the text counts, as (arm, boundary), in column
+#: order (the eps arm repeats the loss arm; the lr arm's eps boundary is fixed by G/eps).
 TABLE_BOUNDARIES = (
     ("loss", "normalized"),
     ("loss", "trains"),
     ("lr", "blows_up"),
     ("loss", "blows_up"),
 )
+#: How one loss magnitude relates to the asker's observation at one factor, in the order
+#: the text reports them: reproduced (the unscaled loss does not train, the scaled loss
+#: trains, the raised learning rate blows up); both train; the unscaled loss already
+#: trains; the scaled loss does not train; other.
+CASES = ("reproduced", "both_train", "unneeded", "too_small", "other")
 
 
 def _key(row: Row) -> tuple:
@@ -40,7 +47,8 @@ def _run(row: Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
     keys = ("factor", "outcome", "train_metric", "test_metric", "n_seeds", "n_diverged")
-    return {k: row[k] for k in keys} | {"n_exploded": row["n_exploded"]}
+    keys += ("n_exploded", "update_rms_first")
+    return {k: row[k] for k in keys}
 
 
 def _ratio(row: Row) -> float | None:
@@ -48,53 +56,92 @@ def _ratio(row: Row) -> float | None:
     return None if row["eps"] is None else row["grad_rms_init"] / row["eps"]
 
 
-#: How one loss magnitude relates to the asker's observation, in the order the text
-#: reports them: reproduced (the unscaled loss does not train, the scaled loss trains,
-#: the raised learning rate blows up); both train (the loss and the learning rate times
-#: the factor); the unscaled loss already trains; the scaled loss does not train; other.
-CASES = ("reproduced", "both_train", "unneeded", "too_small", "other")
-
-
 def _case(ref: Row, loss: Row, lr: Row) -> str:
-    """Which of ``CASES`` one loss magnitude is."""
+    """Which of ``CASES`` one loss magnitude is at one factor."""
+    if loss["asker_pattern"]:
+        return "reproduced"
     if ref["outcome"] == "trains":
         return "unneeded"
     if loss["outcome"] != "trains":
         return "too_small"
-    return {"blows_up": "reproduced", "trains": "both_train"}.get(lr["outcome"], "other")
+    return "both_train" if lr["outcome"] == "trains" else "other"
 
 
-def asker_scan(rows: Sequence[Row], factor: float) -> dict[str, Any]:
-    """The asker's optimizer with the output scaled, at every loss magnitude: the unscaled
-    run, the loss and the learning rate times ``factor``, and whether the asker's
-    observation (the unscaled run does not train, the scaled loss does, the raised
-    learning rate blows up) is reproduced there."""
+def _triples(rows: Sequence[Row]) -> Iterable[tuple[Row, Row, Row]]:
+    """Per setting of an eps-type optimizer and factor above 1: the unscaled run, the loss
+    and the learning rate times the factor."""
+    for runs in _settings(r for r in rows if r["eps"] is not None).values():
+        ref = runs.get(("loss", REF_ALPHA))
+        for (arm, factor), loss in sorted(runs.items(), key=lambda kv: kv[0][1]):
+            lr = runs.get(("lr", factor))
+            if arm == "loss" and factor != REF_ALPHA and ref is not None and lr is not None:
+                yield ref, loss, lr
+
+
+def _cell_of(loss: Row) -> dict[str, Any]:
+    """A (setting, factor) as the text names it, with the scaled gradient over eps."""
+    return {
+        "label": label(loss["optimizer"]),
+        "task": loss["task"],
+        "target_scale": loss["target_scale"],
+        "output_scaled": loss["output_scaled"],
+        "factor": loss["factor"],
+        "scaled_over_eps": _ratio(loss) * loss["factor"],
+    }
+
+
+def pattern(rows: Sequence[Row]) -> dict[str, Any]:
+    """Every cell of the eps-type optimizers where the asker's observation appears (the
+    unscaled loss does not train, the loss times the factor trains, the learning rate
+    times it blows up), and where the scaled loss and the raised learning rate both
+    train: with the scaled gradient over eps (factor x G / eps) of each."""
+    cells: dict[str, list[dict[str, Any]]] = {"reproduced": [], "both_train": []}
+    for ref, loss, lr in _triples(rows):
+        case = _case(ref, loss, lr)
+        if case in cells:
+            cells[case].append(_cell_of(loss))
+    ratios = {k: [c["scaled_over_eps"] for c in v] for k, v in cells.items()}
+    return {
+        "reproduced": cells["reproduced"],
+        "n_reproduced": len(cells["reproduced"]),
+        "optimizers": list(dict.fromkeys(c["label"] for c in cells["reproduced"])),
+        "reproduced_min": min(ratios["reproduced"], default=None),
+        "reproduced_max": max(ratios["reproduced"], default=None),
+        "n_both_train": len(cells["both_train"]),
+        "both_train_max": max(ratios["both_train"], default=None),
+    }
+
+
+def asker_scan(rows: Sequence[Row], boundaries: Sequence[Row], factor: float) -> dict[str, Any]:
+    """The asker's optimizer with the output scaled, at every loss magnitude, at the
+    asker's ``factor``: the unscaled run, the loss and the learning rate times it, its
+    case (``CASES``), whether the scaled gradient reaches eps there, and the first factor
+    at which the raised learning rate blew up (None: at none of the grid)."""
+    blows = {
+        b["task"]: b["measured"]
+        for b in boundaries
+        if b["optimizer"] == ASKER_OPTIMIZER and b["arm"] == "lr" and b["boundary"] == "blows_up"
+        and b["censored"] != "above"
+    }  # fmt: skip
     scan = []
-    for (_, task, _), runs in _settings(
-        r for r in rows if r["optimizer"] == ASKER_OPTIMIZER and r["output_scaled"]
-    ).items():
-        ref, loss, lr = (
-            runs.get(k) for k in (("loss", REF_ALPHA), ("loss", factor), ("lr", factor))
-        )
-        if ref is None or loss is None or lr is None:
+    for ref, loss, lr in _triples(rows):
+        if loss["optimizer"] != ASKER_OPTIMIZER or not loss["output_scaled"]:
+            continue
+        if loss["factor"] != factor:
             continue
         scan.append(
-            {
-                "task": task,
-                "target_scale": ref["target_scale"],
-                "grad_rms_init": ref["grad_rms_init"],
+            _cell_of(loss)
+            | {
                 "grad_over_eps": _ratio(ref),
                 "ref": _run(ref),
                 "loss": _run(loss),
                 "lr": _run(lr),
                 "case": _case(ref, loss, lr),
-                # the scaled gradient reaches eps at this factor (theory: normalized)
-                "lifted": ref["eps"] is not None and ref["grad_rms_init"] * factor >= ref["eps"],
+                "lifted": _ratio(loss) * factor >= 1,
+                "lr_blows_at": blows.get(loss["task"]),
             }
         )
     scan.sort(key=lambda s: s["target_scale"])
-    mine = next((s for s in scan if s["task"] == ASKER_TASK), None)
-    ratios = [s["grad_over_eps"] for s in scan if s["case"] == "reproduced"]
     return {
         "factor": factor,
         "optimizer": ASKER_OPTIMIZER,
@@ -102,9 +149,7 @@ def asker_scan(rows: Sequence[Row], factor: float) -> dict[str, Any]:
         "scan": scan,
         "cases": {case: [s for s in scan if s["case"] == case] for case in CASES},
         "reproduced": [s["target_scale"] for s in scan if s["case"] == "reproduced"],
-        "reproduced_ratio_min": min(ratios, default=None),
-        "reproduced_ratio_max": max(ratios, default=None),
-        "mine": mine,
+        "mine": next((s for s in scan if s["task"] == ASKER_TASK), None),
     }
 
 
@@ -129,10 +174,7 @@ def boundary_rows(rows: Sequence[Row], boundaries: Sequence[Row]) -> list[dict[s
     out = []
     for key, runs in _settings(rows).items():
         first = next(iter(runs.values()))
-        cells = []
-        for arm, boundary in TABLE_BOUNDARIES:
-            b = index.get((*key, arm, boundary))
-            cells.append(None if b is None else _cell(b))
+        cells = [index.get((*key, arm, boundary)) for arm, boundary in TABLE_BOUNDARIES]
         out.append(
             {
                 "optimizer": key[0],
@@ -142,7 +184,7 @@ def boundary_rows(rows: Sequence[Row], boundaries: Sequence[Row]) -> list[dict[s
                 "output_scaled": first["output_scaled"],
                 "eps": first["eps"],
                 "grad_over_eps": _ratio(first),
-                "cells": cells,
+                "cells": [None if c is None else _cell(c) for c in cells],
             }
         )
     return out
@@ -153,36 +195,58 @@ def _geomean(values: Sequence[float]) -> float | None:
     return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
 
 
-def _disagreement(b: Row) -> dict[str, Any]:
-    keys = ("optimizer", "task", "arm", "target_scale", "output_scaled")
-    keys += ("predicted", "measured", "censored")
-    return {k: b[k] for k in keys} | {"label": label(b["optimizer"])}
+def _direction(b: Row) -> str:
+    """Whether a boundary came ``later`` or ``earlier`` than predicted (a censored one:
+    on which side of the grid), or ``same`` within the agreement factor."""
+    if b["agrees"]:
+        return "same"
+    if b["censored"] == "above" or (not b["censored"] and b["measured"] > b["predicted"]):
+        return "later"
+    return "earlier"
 
 
-def _disagreement(b: Row) -> dict[str, Any]:
-    """A boundary whose prediction failed, as the text names it."""
-    keys = ("optimizer", "task", "arm", "target_scale", "output_scaled")
-    keys += ("predicted", "measured", "censored")
-    return {k: b[k] for k in keys} | {"label": label(b["optimizer"])}
+#: The boundary counts the text reports: key -> (arm, boundary, eps-type optimizers
+#: (True) or SGD (False)); SGD's loss arm is its lr arm, so it is counted once.
+COUNTS = {
+    "loss_normalized": ("loss", "normalized", True),
+    "loss_trains": ("loss", "trains", True),
+    "lr_blows_up": ("lr", "blows_up", True),
+    "loss_blows_up": ("loss", "blows_up", True),
+    "sgd_blows_up": ("lr", "blows_up", False),
+}
 
 
-def boundary_counts(boundaries: Sequence[Row]) -> dict[str, dict[str, Any]]:
-    """Per boundary kind: rows with a prediction, how many agree, those that do not, and
-    the geometric mean of measured / predicted over the uncensored rows that disagree."""
+def boundary_counts(boundaries: Sequence[Row], rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
+    """Per ``COUNTS`` key, over the boundaries with a prediction: how many agree; how many
+    the grid located (an uncensored measurement of a finite, positive prediction), how
+    many of those agree, and their measured / predicted ratios (geometric mean, min,
+    max); the disagreements by direction; those that never happened in the grid."""
+    adaptive = {_key(r): r["eps"] is not None for r in rows}
     out = {}
-    for kind in ("normalized", "trains", "blows_up"):
-        judged = [b for b in boundaries if b["boundary"] == kind and b["agrees"] is not None]
-        wrong = [b for b in judged if not b["agrees"]]
-        ratios = [
-            b["measured"] / b["predicted"] for b in wrong if not b["censored"] and b["predicted"]
+    for name, (arm, boundary, eps_type) in COUNTS.items():
+        judged = [
+            b
+            for b in boundaries
+            if (b["arm"], b["boundary"]) == (arm, boundary)
+            and adaptive.get(_key(b)) == eps_type
+            and b["agrees"] is not None
         ]
-        out[kind] = {
+        located = [b for b in judged if not b["censored"] and 0 < b["predicted"] < math.inf]
+        ratios = [b["measured"] / b["predicted"] for b in located]
+        directions = [_direction(b) for b in judged]
+        never = [b for b in judged if b["censored"] == "above" and not b["agrees"]]
+        out[name] = {
             "n": len(judged),
-            "agree": len(judged) - len(wrong),
-            "disagree": [_disagreement(b) for b in wrong],
+            "agree": sum(bool(b["agrees"]) for b in judged),
+            "n_located": len(located),
+            "agree_located": sum(bool(b["agrees"]) for b in located),
             "ratio_geomean": _geomean(ratios),
-            "later": sum(r > 1 for r in ratios),
-            "earlier": sum(r < 1 for r in ratios),
+            "ratio_min": min(ratios, default=None),
+            "ratio_max": max(ratios, default=None),
+            "later": directions.count("later"),
+            "earlier": directions.count("earlier"),
+            "n_never": len(never),
+            "never_unscaled": all(not b["output_scaled"] for b in never),
         }
     return out
 
@@ -200,9 +264,9 @@ def _max_rel_diff(pairs: Sequence[tuple[Row, Row]]) -> float | None:
 def controls(rows: Sequence[Row]) -> dict[str, Any]:
     """The two controls: eps / factor against the loss times factor (Adam-type: exactly
     equivalent), and SGD's learning rate against its loss times factor (exactly equal):
-    settings compared, those with the same outcome, the largest difference of the mean
-    final training metric relative to the loss arm's, over all of them and over those
-    where the loss arm trains."""
+    settings compared (factors above 1), those with the same outcome, the largest
+    difference of the mean final training metric relative to the loss arm's, over all of
+    them and over those where the loss arm trains."""
     out = {}
     for name, other, keep in (
         ("eps", "eps", lambda r: r["eps"] is not None),
@@ -212,7 +276,7 @@ def controls(rows: Sequence[Row]) -> dict[str, Any]:
         for runs in _settings(r for r in rows if keep(r)).values():
             for (arm, factor), row in runs.items():
                 loss = runs.get(("loss", factor))
-                if arm == other and loss is not None:
+                if arm == other and factor != REF_ALPHA and loss is not None:
                     pairs.append((loss, row))
         out[name] = {
             "n": len(pairs),
@@ -225,15 +289,22 @@ def controls(rows: Sequence[Row]) -> dict[str, Any]:
 
 
 def unscaled(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """Per optimizer and task with the output unscaled: the best mean final training
-    metric over every arm and factor (and where), and the unscaled run's."""
+    """Per optimizer and task with the output unscaled: the unscaled run, the best mean
+    final training metric over every other arm and factor that did not blow up (None
+    where none beats the unscaled run), and the settings that trained (factor 1 once)."""
     out = []
     for key, runs in _settings(r for r in rows if not r["output_scaled"]).items():
-        finite = [
-            r for r in runs.values() if r["train_metric"] is not None and r["outcome"] != "blows_up"
-        ]
-        best = min(finite, key=lambda r: (r["train_metric"], r["factor"])) if finite else None
         ref = runs.get(("loss", REF_ALPHA))
+        changed = [
+            r
+            for (arm, factor), r in runs.items()
+            if factor != REF_ALPHA and r["outcome"] != "blows_up" and r["train_metric"] is not None
+        ]
+        best = min(changed, key=lambda r: (r["train_metric"], r["factor"]), default=None)
+        if ref is not None and best is not None and best["train_metric"] >= ref["train_metric"]:
+            best = None
+        trains = {(a, f) for (a, f), r in runs.items() if r["outcome"] == "trains"}
+        trains = {("loss", f) if f == REF_ALPHA else (a, f) for a, f in trains}
         out.append(
             {
                 "optimizer": key[0],
@@ -241,60 +312,66 @@ def unscaled(rows: Sequence[Row]) -> list[dict[str, Any]]:
                 "task": key[1],
                 "target_scale": next(iter(runs.values()))["target_scale"],
                 "ref": _run(ref),
-                "best": None if best is None else {**_run(best), "arm": best["arm"]},
-                "trains": sorted(
-                    {(r["arm"], r["factor"]) for r in runs.values() if r["outcome"] == "trains"}
-                ),
+                "best": None if best is None else _run(best) | {"arm": best["arm"]},
+                "n_trains": len(trains),
+                "n_settings": len({("loss", f) if f == REF_ALPHA else (a, f) for a, f in runs}),
             }
         )
     return out
 
 
-def layer_summary(rows: Sequence[Row], factor: float) -> dict[str, Any] | None:
-    """The per-layer probe: per layer the mean gradient RMS / eps at initialization, and
-    the mean first update (relative to the layer's parameters) at factor 1 and at
-    ``factor`` for the loss and the learning-rate arm; whether the first layer is the
-    deepest in the eps regime; the spread (last over first layer) of the first update."""
+def _mean(values: Iterable[float]) -> float:
+    return statistics.fmean(values)
+
+
+def layer_summary(rows: Sequence[Row], factor: float, settings: Mapping[str, float]) -> dict | None:
+    """The per-layer probe at ``factor`` (the asker's, else the largest probed): per layer
+    the mean gradient RMS / eps at initialization, its value times the factor, the mean
+    first update (relative to the layer's parameters) at factor 1 and for the loss and the
+    learning-rate arm at ``factor``, their gains and the distance travelled; whether the
+    first layer is the deepest in the eps regime; the spread of the gradients over the
+    hidden layers and of the first updates over all layers; per arm the final training
+    metric (mean and range over seeds) at ``factor`` and at the largest factor, with the
+    phase diagram's outcome thresholds ``settings`` (trains, explode)."""
     if not rows:
         return None
-
-    def mean(layer: int, column: str, arm: str | None = None, at: float = REF_ALPHA) -> float:
-        values = [
-            r[column]
-            for r in rows
-            if r["layer"] == layer and (arm is None or (r["arm"] == arm and r["factor"] == at))
-        ]
-        return statistics.fmean(values)
-
     present = sorted({r["factor"] for r in rows})
     factor = factor if factor in present else present[-1]
     layers = sorted({r["layer"] for r in rows})
-    table = [
-        {
-            "layer": n,
-            "n_params": next(r["n_params"] for r in rows if r["layer"] == n),
-            "grad_over_eps": mean(n, "grad_over_eps"),
-            "update_ref": mean(n, "update_rms_first", "loss"),
-            "update_loss": mean(n, "update_rms_first", "loss", factor),
-            "update_lr": mean(n, "update_rms_first", "lr", factor),
-            "distance_loss": mean(n, "distance", "loss", factor),
-            "distance_lr": mean(n, "distance", "lr", factor),
-        }
-        for n in layers
-    ]
-    for t in table:
-        t["gain_loss"] = t["update_loss"] / t["update_ref"] if t["update_ref"] else None
-        t["gain_lr"] = t["update_lr"] / t["update_ref"] if t["update_ref"] else None
-    first, last = table[0], table[-1]
-    deepest = min(table, key=lambda t: t["grad_over_eps"])
-    metric = {
-        arm: statistics.fmean(
-            r["train_metric"]
+
+    def pick(layer: int, arm: str | None = None, at: float = REF_ALPHA) -> list[Row]:
+        return [
+            r
             for r in rows
-            if r["arm"] == arm and r["factor"] == factor and r["layer"] == 1
-        )
-        for arm in ("loss", "lr")
-    }
+            if r["layer"] == layer and (arm is None or (r["arm"] == arm and r["factor"] == at))
+        ]
+
+    table = []
+    for n in layers:
+        g = _mean(r["grad_over_eps"] for r in pick(n))
+        ref = _mean(r["update_rms_first"] for r in pick(n, "loss"))
+        row = {"layer": n, "n_params": pick(n)[0]["n_params"], "grad_over_eps": g}
+        row |= {"scaled_over_eps": g * factor, "update_ref": ref}
+        for arm in ("loss", "lr"):
+            update = _mean(r["update_rms_first"] for r in pick(n, arm, factor))
+            row[f"update_{arm}"] = update
+            row[f"gain_{arm}"] = update / ref if ref else None
+            row[f"distance_{arm}"] = _mean(r["distance"] for r in pick(n, arm, factor))
+        table.append(row)
+    first, last = table[0], table[-1]
+    hidden = [t["grad_over_eps"] for t in table[:-1]] or [first["grad_over_eps"]]
+
+    def metric(arm: str, at: float) -> dict[str, float]:
+        values = [r["train_metric"] for r in pick(1, arm, at)]
+        return {"mean": _mean(values), "min": min(values), "max": max(values)}
+
+    ref_metric = metric("loss", REF_ALPHA)
+    top = present[-1]
+    outcome = {}
+    for arm in ("loss", "lr"):
+        m = metric(arm, top)["mean"]
+        blew = not math.isfinite(m) or m > settings["explode"] * ref_metric["mean"]
+        outcome[arm] = "blows_up" if blew else "trains" if m <= settings["trains"] else "stalls"
     return {
         "task": rows[0]["task"],
         "optimizer": rows[0]["optimizer"],
@@ -302,66 +379,84 @@ def layer_summary(rows: Sequence[Row], factor: float) -> dict[str, Any] | None:
         "factor": factor,
         "n_layers": len(table),
         "layers": table,
-        "deepest": deepest["layer"],
-        "first_deepest": deepest["layer"] == first["layer"],
+        "deepest": min(table, key=lambda t: t["grad_over_eps"])["layer"],
+        "first_deepest": min(table, key=lambda t: t["grad_over_eps"]) is first,
         "monotone": all(
             a["grad_over_eps"] <= b["grad_over_eps"] for a, b in itertools.pairwise(table)
         ),
+        "hidden_spread": max(hidden) / min(hidden),
+        "output_over_first": last["grad_over_eps"] / first["grad_over_eps"],
+        "hidden_lifted": all(t["scaled_over_eps"] >= 1 for t in table[:-1]),
         "spread_ref": last["update_ref"] / first["update_ref"] if first["update_ref"] else None,
         "spread_loss": last["update_loss"] / first["update_loss"] if first["update_loss"] else None,
         "spread_lr": last["update_lr"] / first["update_lr"] if first["update_lr"] else None,
-        "gain_first_loss": first["gain_loss"],
-        "gain_last_loss": last["gain_loss"],
-        "metric": metric,
-        "ref_metric": statistics.fmean(
-            r["train_metric"]
-            for r in rows
-            if r["arm"] == "loss" and r["factor"] == REF_ALPHA and r["layer"] == 1
-        ),
+        "first_farther": "lr" if first["distance_lr"] > first["distance_loss"] else "loss",
+        "ref_metric": ref_metric,
+        "metric": {arm: metric(arm, factor) for arm in ("loss", "lr")},
+        "top_factor": top,
+        "top_metric": {arm: metric(arm, top) for arm in ("loss", "lr")},
+        "top_outcome": outcome,
+    }
+
+
+def _lr_blowups(boundaries: Sequence[Row], rows: Sequence[Row]) -> dict[str, Any]:
+    """Where the learning-rate arm of the eps-type optimizers (output scaled) first blew
+    up inside the grid although the unscaled gradient is below eps: factor x G / eps
+    there, and the parameters' RMS over the learning rate (the theory's threshold)."""
+    ratio = {_key(r): (_ratio(r), r["param_rms_init"] / r["lr"]) for r in rows if r["eps"]}
+    hits = [
+        (b["measured"] * ratio[_key(b)][0], ratio[_key(b)][1])
+        for b in boundaries
+        if b["arm"] == "lr" and b["boundary"] == "blows_up" and b["output_scaled"]
+        and _key(b) in ratio and not b["censored"] and ratio[_key(b)][0] < 1
+    ]  # fmt: skip
+    return {
+        "n": len(hits),
+        "min": min((h[0] for h in hits), default=None),
+        "max": max((h[0] for h in hits), default=None),
+        "p_over_lr_min": min((h[1] for h in hits), default=None),
+        "p_over_lr_max": max((h[1] for h in hits), default=None),
     }
 
 
 def phase_summary(
-    rows: Sequence[Row], boundaries: Sequence[Row], layers: Sequence[Row]
+    rows: Sequence[Row],
+    boundaries: Sequence[Row],
+    layers: Sequence[Row],
+    settings: Mapping[str, float],
 ) -> dict[str, Any]:
     """Everything the text and the tables say about the phase diagram (``n`` 0 without
-    one; the layer probe stands on its own)."""
+    one; the layer probe stands on its own); ``settings``: the config's phase section."""
     factors = sorted({r["factor"] for r in rows})
     factor = ASKER_FACTOR if ASKER_FACTOR in factors else (factors[-1] if factors else ASKER_FACTOR)
-    summary: dict[str, Any] = {"n": len(rows), "layers": layer_summary(layers, factor)}
+    summary: dict[str, Any] = {"n": len(rows), "layers": layer_summary(layers, factor, settings)}
     if not rows:
         return summary
-    scaled = [r for r in rows if r["output_scaled"]]
-    adaptive = [r for r in scaled if r["eps"] is not None]
+    adaptive = [r for r in rows if r["eps"] is not None and r["factor"] != REF_ALPHA]
+    blown = [r for r in rows if r["outcome"] != "blows_up" and r["n_diverged"] + r["n_exploded"]]
     return summary | {
         "factors": factors,
         "factor_min": factors[0],
         "factor_max": factors[-1],
-        "scales": sorted({r["target_scale"] for r in scaled}),
+        "scales": sorted({r["target_scale"] for r in rows if r["output_scaled"]}),
         "optimizers": list(dict.fromkeys(label(r["optimizer"]) for r in rows)),
         "eps": [
-            {"label": label(o), "eps": e}
-            for o, e in dict.fromkeys((r["optimizer"], r["eps"]) for r in adaptive)
+            {"label": label(o), "eps": e, "lr": lr}
+            for o, e, lr in dict.fromkeys((r["optimizer"], r["eps"], r["lr"]) for r in adaptive)
         ],
         "n_seeds": max(r["n_seeds"] for r in rows),
-        "asker": asker_scan(rows, factor),
+        "asker": asker_scan(rows, boundaries, factor),
+        "pattern": pattern(rows),
+        "lr_blowups": _lr_blowups(boundaries, rows),
         "table": boundary_rows(rows, boundaries),
-        "counts": boundary_counts(boundaries),
+        "counts": boundary_counts(boundaries, rows),
         "controls": controls(rows),
         "unscaled": unscaled(rows),
-        "n_blows_up": sum(r["outcome"] == "blows_up" for r in rows),
-        "n_diverged_settings": sum(
-            r["outcome"] == "blows_up" and r["n_diverged"] > 0 for r in rows
-        ),
-        "loss_blows_up": [
-            {
-                "label": label(r["optimizer"]),
-                "target_scale": r["target_scale"],
-                "factor": r["factor"],
-            }
-            for r in adaptive
-            if r["arm"] == "loss" and r["outcome"] == "blows_up"
-        ],
+        "n_minority": len(blown),
+        "minority_max_metric": max((r["train_metric"] for r in blown), default=None),
+        "adaptive_diverged": sum(r["n_diverged"] for r in adaptive),
+        "loss_blows_up": sum(r["arm"] == "loss" and r["outcome"] == "blows_up" for r in adaptive),
+        "n_adaptive_loss": sum(r["arm"] == "loss" for r in adaptive),
         "lr_blows_up": sum(r["arm"] == "lr" and r["outcome"] == "blows_up" for r in adaptive),
         "n_adaptive_lr": sum(r["arm"] == "lr" for r in adaptive),
     }

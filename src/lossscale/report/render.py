@@ -63,6 +63,14 @@ SYMBOLS: dict[str, str] = {
     "leq": r"\leq",
     "gt": ">",
     "ast": r"{}^{\ast}",
+    "s": "s",
+    "s_squared": "s^2",
+    "a_s_squared": r"a\,s^2",
+    "scaled_over_eps": r"a\,\mathrm{RMS}(g_0)/\epsilon",
+    "eps_step_a": r"a\eta\,\hat m_t / \epsilon",
+    "a_eta": r"a\eta",
+    "P": "P",
+    "P_over_eta": r"P/\eta",
 }
 #: The percent sign, which is text, not math: (LaTeX, Markdown).
 PERCENT = (r"\%", "%")

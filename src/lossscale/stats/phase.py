@@ -238,7 +238,7 @@ def phase_table(
             ["optimizer", "task", "precision"], sort=False
         ):
             out += _cell_rows(cell, opt, task, precision, config, settings)
-    table = pd.DataFrame(out, columns=list(PHASE_COLUMNS))
+    table = pd.DataFrame(out, columns=[c for c in PHASE_COLUMNS if c != "asker_pattern"])
     named = [o for b in blocks for o in b["optimizers"]]
     order = {name: i for i, name in enumerate(dict.fromkeys(named))}
     arms = {arm: i for i, arm in enumerate(PHASE_ARMS.values())}
@@ -248,7 +248,29 @@ def phase_table(
         _s=~table["output_scaled"].astype(bool),
     )
     keys = ["_o", "_s", "target_scale", "precision", "_a", "factor"]
-    return table.loc[position.sort_values(keys).index].reset_index(drop=True)
+    table = table.loc[position.sort_values(keys).index].reset_index(drop=True)
+    return table.assign(asker_pattern=asker_pattern(table))[list(PHASE_COLUMNS)]
+
+
+def asker_pattern(table: pd.DataFrame) -> pd.Series:
+    """Per row of the phase table: whether the asker's observation appears at its
+    setting and factor (above 1): the unscaled loss (loss arm, factor 1) does not
+    train, the loss times the factor trains, the learning rate times it blows up."""
+    outcome = table.set_index(["optimizer", "task", "precision", "arm", "factor"])["outcome"]
+
+    def at(arm: str, factor: pd.Series) -> pd.Series:
+        index = pd.MultiIndex.from_arrays(
+            [table["optimizer"], table["task"], table["precision"], [arm] * len(table), factor]
+        )
+        return pd.Series(outcome.reindex(index).to_numpy(), index=table.index)
+
+    ones = pd.Series(REF_FACTOR, index=table.index)
+    return (
+        (table["factor"] != REF_FACTOR)
+        & (at("loss", ones) != "trains")
+        & (at("loss", table["factor"]) == "trains")
+        & (at("lr", table["factor"]) == "blows_up")
+    )
 
 
 def _cell_rows(
