@@ -792,7 +792,7 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     assert (counts["n"], counts["n_located"], counts["agree_located"]) == (2, 1, 0)
     assert counts["ratio_geomean"] == pytest.approx(1e5 / 550) and counts["later"] == 1
     layers = phase["layers"]
-    assert layers["first_deepest"] and layers["monotone"] and layers["n_layers"] == 3
+    assert layers["first_deepest"] and layers["n_layers"] == 3 and layers["deepest"] == 1
     assert layers["spread_loss"] < layers["spread_ref"]
     md = (paper / "paper.md").read_text()
     rows = [list(r.values()) for r in parse_markdown_table(md, "phase")]

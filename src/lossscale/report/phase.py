@@ -5,7 +5,6 @@ asker_phase_boundaries.csv, layer_gradients.csv)."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -102,7 +101,6 @@ def pattern(rows: Sequence[Row]) -> dict[str, Any]:
             cells[case].append(_cell_of(loss))
     ratios = {k: [c["scaled_over_eps"] for c in v] for k, v in cells.items()}
     return {
-        "reproduced": cells["reproduced"],
         "n_reproduced": len(cells["reproduced"]),
         "optimizers": list(dict.fromkeys(c["label"] for c in cells["reproduced"])),
         "reproduced_min": min(ratios["reproduced"], default=None),
@@ -381,9 +379,6 @@ def layer_summary(rows: Sequence[Row], factor: float, settings: Mapping[str, flo
         "layers": table,
         "deepest": min(table, key=lambda t: t["grad_over_eps"])["layer"],
         "first_deepest": min(table, key=lambda t: t["grad_over_eps"]) is first,
-        "monotone": all(
-            a["grad_over_eps"] <= b["grad_over_eps"] for a, b in itertools.pairwise(table)
-        ),
         "hidden_spread": max(hidden) / min(hidden),
         "output_over_first": last["grad_over_eps"] / first["grad_over_eps"],
         "hidden_lifted": all(t["scaled_over_eps"] >= 1 for t in table[:-1]),
@@ -391,7 +386,6 @@ def layer_summary(rows: Sequence[Row], factor: float, settings: Mapping[str, flo
         "spread_loss": last["update_loss"] / first["update_loss"] if first["update_loss"] else None,
         "spread_lr": last["update_lr"] / first["update_lr"] if first["update_lr"] else None,
         "first_farther": "lr" if first["distance_lr"] > first["distance_loss"] else "loss",
-        "ref_metric": ref_metric,
         "metric": {arm: metric(arm, factor) for arm in ("loss", "lr")},
         "top_factor": top,
         "top_metric": {arm: metric(arm, top) for arm in ("loss", "lr")},
