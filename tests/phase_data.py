@@ -103,7 +103,8 @@ def tables(outcomes: dict = OUTCOMES) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The crafted phase table and its boundaries, computed by the real statistics."""
     cfg = config()
     phase = phase_table([history(t, outcomes) for t in GRADS], cfg)
-    return phase, boundary_table(phase, cfg["phase"]["oversized"], 10.0)
+    settings = cfg["phase"]
+    return phase, boundary_table(phase, settings["oversized"], settings["trains"], 10.0)
 
 
 def layers() -> pd.DataFrame:

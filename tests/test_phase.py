@@ -17,6 +17,7 @@ from lossscale.grid import expand
 from lossscale.stats.phase import (
     check_phase,
     factor_for_update,
+    measured_boundary,
     outcome,
     predicted_boundaries,
     predicted_update,
@@ -107,7 +108,7 @@ def test_predicted_boundaries_by_hand():
 # --- the measured outcome -----------------------------------------------------------------
 
 
-def _seeds(finals, diverged=None):
+def _seeds(finals, diverged=None, peaks=None):
     n = len(finals)
     init = pd.DataFrame({"seed": range(n), "train_metric": [1.0] * n})
     final = pd.DataFrame(
@@ -118,24 +119,49 @@ def _seeds(finals, diverged=None):
             "diverged": diverged or [False] * n,
         }
     )
-    return init, final
+    # the largest recorded metric: the final one unless given
+    peak = pd.Series(peaks or [max(1.0, f) for f in finals], index=range(n))
+    return init, final, peak
 
 
 @pytest.mark.parametrize(
-    ("finals", "diverged", "expected", "n_diverged", "n_exploded"),
+    ("finals", "diverged", "peaks", "expected", "n_diverged", "n_exploded"),
     [
-        ([0.1, 0.2, 0.3], None, "trains", 0, 0),
-        ([0.4, 0.6, 0.8], None, "stalls", 0, 0),  # mean 0.6 > 0.5
-        ([0.1, 50.0, 20.0], None, "blows_up", 0, 2),  # above 10 x the initial 1
-        ([0.1, 0.2, math.nan], [False, False, True], "trains", 1, 0),  # one of three
-        ([math.nan, 20.0, 0.1], [True, False, False], "blows_up", 1, 1),
-        ([0.1, 9.0, 0.2], None, "stalls", 0, 0),  # 9 < 10 x: not exploded; mean 3.1
+        ([0.1, 0.2, 0.3], None, None, "trains", 0, 0),
+        ([0.4, 0.6, 0.8], None, None, "stalls", 0, 0),  # mean 0.6 > 0.5
+        ([0.1, 50.0, 20.0], None, None, "blows_up", 0, 2),  # above 10 x the initial 1
+        ([0.1, 0.2, math.nan], [False, False, True], None, "trains", 1, 0),  # one of three
+        ([math.nan, 20.0, 0.1], [True, False, False], None, "blows_up", 1, 1),
+        ([0.1, 9.0, 0.2], None, None, "stalls", 0, 0),  # 9 < 10 x: not exploded; mean 3.1
+        # blew up, then collapsed to a constant output (final 1.0): exploded
+        ([1.0, 1.0, 0.1], None, [1e4, 1e4, 1.0], "blows_up", 0, 2),
+        # spiked past 10 x and then trained (final 0.1 <= 0.5): not exploded
+        ([0.1, 0.2, 0.3], None, [1e4, 1.0, 1.0], "trains", 0, 0),
     ],
 )
-def test_outcome(finals, diverged, expected, n_diverged, n_exploded):
-    result = outcome(*_seeds(finals, diverged), trains=0.5, explode=10.0)
+def test_outcome(finals, diverged, peaks, expected, n_diverged, n_exploded):
+    result = outcome(*_seeds(finals, diverged, peaks), trains=0.5, explode=10.0)
     assert result["outcome"] == expected
     assert (result["n_diverged"], result["n_exploded"]) == (n_diverged, n_exploded)
+
+
+@pytest.mark.parametrize(
+    ("hit", "values", "expected", "censored"),
+    [
+        # the value falls through 0.5 between 1 and 10, halfway: sqrt(10)
+        ([False, True, True], [1.0, 0.0, -1.0], 10**0.5, ""),
+        # first hit at 100, a quarter of the way from 10: 10 * 10**0.25
+        ([False, False, True], [1.0, 1.0, -1.0], 10**1.25, ""),
+        ([True, True, True], [0.0, 0.0, 0.0], 1.0, "below"),
+        ([False, False, False], [1.0, 1.0, 1.0], 100.0, "above"),
+        # no bracketing crossing (a non-finite neighbour): the grid factor itself
+        ([False, True, True], [math.nan, 0.0, 0.0], 10.0, ""),
+    ],
+)
+def test_measured_boundary_is_interpolated_in_log_factor(hit, values, expected, censored):
+    factors = np.array([1.0, 10.0, 100.0])
+    measured, where = measured_boundary(factors, np.array(hit), np.array(values), 0.5)
+    assert measured == pytest.approx(expected) and where == censored
 
 
 # --- the table and the boundaries on crafted histories ------------------------------------
@@ -180,18 +206,22 @@ def test_boundaries_on_crafted_histories(crafted):
     _, boundaries = crafted
     assert list(boundaries.columns) == list(PHASE_BOUNDARY_COLUMNS)
     index = boundaries.set_index(["task", "arm", "boundary"])
-    # 1e-4, lr arm: blew up at 1e5 (not at 1); predicted 0.1 (G + eps) / (lr G) = 550
+    # 1e-4, lr arm: none of 3 seeds blew up at 1, all at 1e5: half of them at the
+    # midpoint in log factor, 10**2.5; predicted 0.1 (G + eps) / (lr G) = 550
     lr = index.loc[("diabetes_e4", "lr", "blows_up")]
-    assert lr["measured"] == 1e5 and lr["censored"] == ""
+    assert lr["measured"] == pytest.approx(10**2.5) and lr["censored"] == ""
     assert lr["predicted"] == pytest.approx(0.1 * 1.1e-7 / (2e-3 * 1e-8))
-    assert not lr["agrees"]  # 550 is more than a decade from 1e5
+    assert lr["agrees"]  # 550 is within a decade of 316
     # the loss arm never blows up, as predicted
     loss = index.loc[("diabetes_e4", "loss", "blows_up")]
     assert loss["predicted"] == math.inf and loss["censored"] == "above" and loss["agrees"]
-    # training of the loss arm began at 1e5; predicted eps / G = 1e3 at 1e-5... of 1e-10: 1e3
+    # the loss arm trains at 1e5, not at 1: where the mean metric (0.909 at 1, 0.101 at
+    # 1e5) crosses 0.5 in decades; predicted eps / G = 1e-7 / 1e-10 = 1e3
     trains = index.loc[("diabetes", "loss", "trains")]
-    assert trains["predicted"] == pytest.approx(1e3) and trains["measured"] == 1e5
-    assert not trains["agrees"]
+    cross = math.log10(0.5 / 0.909) / math.log10(0.101 / 0.909)
+    assert trains["predicted"] == pytest.approx(1e3)
+    assert trains["measured"] == pytest.approx(10 ** (5 * cross))
+    assert not trains["agrees"]  # 23 is more than a decade from 1e3
 
 
 def test_check_phase_refuses_what_the_diagram_cannot_use():

@@ -789,8 +789,9 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     assert pattern["n_reproduced"] == 1 and pattern["reproduced_min"] == pytest.approx(1e4)
     assert pattern["n_both_train"] == 1 and pattern["both_train_max"] == pytest.approx(100)
     counts = phase["counts"]["lr_blows_up"]
-    assert (counts["n"], counts["n_located"], counts["agree_located"]) == (2, 1, 0)
-    assert counts["ratio_geomean"] == pytest.approx(1e5 / 550) and counts["later"] == 1
+    # located at 10**2.5 (interpolated between 1 and 1e5), within a decade of 550
+    assert (counts["n"], counts["n_located"], counts["agree_located"]) == (2, 1, 1)
+    assert counts["ratio_geomean"] == pytest.approx(10**2.5 / 550) and counts["later"] == counts["earlier"] == 0
     layers = phase["layers"]
     assert layers["first_deepest"] and layers["n_layers"] == 3 and layers["deepest"] == 1
     assert layers["spread_loss"] < layers["spread_ref"]
@@ -799,8 +800,10 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     assert [r[2] for r in rows] == ["1e-5", "1e-4"]  # target scales, ascending
     assert [r[3] for r in rows] == ["0.001", "0.1"]  # gradient RMS / eps
     assert [r[4] for r in rows] == ["1000", "10"]  # alpha* = eps / G
-    # the learning-rate arm's blow-up: predicted 550, measured at 1e5 (an asterisk)
-    assert rows[1][7] == "550" and rows[1][8] == "1e5${}^{\\ast}$"
+    # the learning-rate arm's blow-up: predicted 550, located at 10**2.5 (agrees)
+    assert rows[1][7] == "550" and rows[1][8] == "316"
+    # the loss arm starts training at 1e-5 near 22.9, far from alpha* = 1000: an asterisk
+    assert rows[0][6] == "22.9${}^{\\ast}$"
     assert rows[1][9] == "never" and rows[1][10] == "$>$ 1e5"
     layers_table = [list(r.values()) for r in parse_markdown_table(md, "layers")]
     assert [r[0] for r in layers_table] == ["1", "2", "3"]

@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT, run_workflow
+
+from lossscale import grid
+from lossscale.config import load_schema, validate_config
+from lossscale.report.render import FIGURES
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -52,6 +57,12 @@ SAME_BYTES = [
     "paper/build/refs.bib",
     "paper/build/figures/*",
 ]
+
+
+def _smoke_config() -> dict:
+    """The smoke config as the workflow sees it (validated, defaults filled in)."""
+    raw = yaml.safe_load(SMOKE.read_text())
+    return validate_config(raw, load_schema(ROOT / "workflow/schemas/config.schema.yaml"))
 
 
 def _jobcomp_file() -> Path:
@@ -136,7 +147,9 @@ def test_slurm_results_equal_local_results(runs):
     names = sorted(
         str(path.relative_to(local)) for pattern in SAME_BYTES for path in local.glob(pattern)
     )
-    assert len([n for n in names if n.startswith("paper/build/figures/")]) == 10
+    # every registered figure, as PDF and PNG
+    figures = [n for n in names if n.startswith("paper/build/figures/")]
+    assert len(figures) == 2 * len(FIGURES)
     assert "results/derivations/claims.csv" in names
     differ = [name for name in names if (local / name).read_bytes() != (slurm / name).read_bytes()]
     assert differ == []
@@ -145,7 +158,7 @@ def test_slurm_results_equal_local_results(runs):
 def test_slurm_training_data_equal_local(runs):
     local, slurm = runs["local"][0], runs["slurm"][0]
     files = sorted(path.relative_to(local) for path in local.glob("results/train/**/*.parquet"))
-    assert len(files) == 5
+    assert files == sorted(Path(job.path) for job in grid.expand(_smoke_config()))
     assert files == sorted(
         path.relative_to(slurm) for path in slurm.glob("results/train/**/*.parquet")
     )

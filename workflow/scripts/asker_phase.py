@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 log = setup_logging(snakemake.log[0])
 p = snakemake.params
 table = phase_table(iter_histories(snakemake.input.train, READ_COLUMNS), p.config)
-boundaries = boundary_table(table, p.config["phase"]["oversized"], p.factor)
+settings = p.config["phase"]
+boundaries = boundary_table(table, settings["oversized"], settings["trains"], p.factor)
 write_csv(table, snakemake.output.phase)
 write_csv(boundaries, snakemake.output.boundaries)
 log.info("wrote %d settings to %s", len(table), snakemake.output.phase)

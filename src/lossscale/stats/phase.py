@@ -117,13 +117,13 @@ def regime(
         return "oversized"
     if eps is None:
         return "linear"
-    return "normalized" if is_normalized(arm, update, lr, factor) else "eps"
+    return "normalized" if normalized_share(arm, update, lr, factor) >= 0.5 else "eps"
 
 
-def is_normalized(arm: str, update: float, lr: float, factor: float) -> bool:
-    """Whether a first update of RMS ``update`` is at least half the arm's normalized
-    step (``lr``, or ``factor * lr`` in the lr arm): out of the eps regime."""
-    return update >= _effective(arm, 1.0, lr, 1.0, factor)[1] / 2
+def normalized_share(arm: str, update: float, lr: float, factor: float) -> float:
+    """A first update of RMS ``update`` over the arm's normalized step (``lr``, or
+    ``factor * lr`` in the lr arm): at least 1/2 out of the eps regime."""
+    return update / _effective(arm, 1.0, lr, 1.0, factor)[1]
 
 
 def predicted_boundaries(
@@ -143,16 +143,22 @@ def predicted_boundaries(
     return {"normalized": normalized, "trains": trains, "blows_up": blows_up}
 
 
-def outcome(init: pd.DataFrame, final: pd.DataFrame, trains: float, explode: float) -> dict:
-    """What one setting did, from its seeds' step-0 and final rows (aligned by seed):
-    ``n_diverged`` (non-finite), ``n_exploded`` (finite, above ``explode`` times the
-    initial training metric), the mean final metrics over the seeds that did not diverge,
-    and the outcome (``OUTCOMES``)."""
+def outcome(
+    init: pd.DataFrame, final: pd.DataFrame, peak: pd.Series, trains: float, explode: float
+) -> dict:
+    """What one setting did, from its seeds' step-0 and final rows and their largest
+    recorded training metric ``peak`` (all by seed): ``n_diverged`` (non-finite),
+    ``n_exploded`` (finite, whose training metric exceeded ``explode`` times the initial
+    one at some recorded step and did not end at or below ``trains``: a run that blew up
+    and then collapsed to a constant output counts, one that spiked and trained does not),
+    the mean final metrics over the seeds that did not diverge, and the outcome
+    (``OUTCOMES``)."""
     final = final.set_index("seed").sort_index()
     init = init.set_index("seed").sort_index().reindex(final.index)
+    peak = peak.reindex(final.index)
     diverged = final["diverged"].astype(bool)
     metric = final["train_metric"].where(~diverged)
-    exploded = ~diverged & (metric > explode * init["train_metric"])
+    exploded = ~diverged & (peak > explode * init["train_metric"]) & ~(metric <= trains)
     blown = diverged | exploded
     if blown.sum() * 2 > len(final):
         result = "blows_up"
@@ -288,6 +294,7 @@ def _cell_rows(
     scale, scaled = _magnitude(config["tasks"][task])
     init = cell[cell["step"] == 0]
     final = final_rows(cell)
+    peaks = cell.groupby(["arm", "alpha", "seed"])["train_metric"].max()
     grad_rms = float(_first(init, "grad_rms", "loss", REF_FACTOR)["grad_rms"].mean())
     param_rms = float(_first(init, "param_rms", "loss", REF_FACTOR)["param_rms"].mean())
     out = []
@@ -307,7 +314,9 @@ def _cell_rows(
                 "factor": float(factor),
                 "lr": lr,
                 "eps": eps,
-                **outcome(start, runs, settings["trains"], settings["explode"]),
+                **outcome(
+                    start, runs, peaks.loc[(arm, factor)], settings["trains"], settings["explode"]
+                ),
                 "grad_rms_init": grad_rms,
                 "param_rms_init": param_rms,
                 "update_rms_first": update,
@@ -319,20 +328,35 @@ def _cell_rows(
     return out
 
 
-def _measured(rows: pd.DataFrame, hit: pd.Series) -> tuple[float, str]:
-    """The first factor (ascending) where ``hit`` holds, and its censoring: ``below``
-    (already the smallest factor), ``above`` (none: the largest factor), else ``""``."""
-    factors = rows["factor"].to_numpy()
-    hits = np.flatnonzero(hit.to_numpy())
+def measured_boundary(factors: np.ndarray, hit: np.ndarray, values: np.ndarray, level: float):
+    """Where a boundary lies on the grid of ``factors`` (ascending): at the first factor
+    where ``hit`` holds, interpolated linearly in log factor from the previous one by
+    where ``values`` cross ``level`` (the grid factor itself where they do not bracket
+    it), and its censoring: ``below`` (already at the smallest factor: that factor),
+    ``above`` (at none: the largest factor), else ``""``."""
+    hits = np.flatnonzero(hit)
     if not len(hits):
         return float(factors[-1]), "above"
-    return float(factors[hits[0]]), "below" if hits[0] == 0 else ""
+    i = hits[0]
+    if i == 0:
+        return float(factors[0]), "below"
+    before, at = values[i - 1], values[i]
+    if not (np.isfinite(before) and np.isfinite(at)) or (before - level) * (at - level) > 0:
+        return float(factors[i]), ""
+    frac = 1.0 if at == before else (level - before) / (at - before)
+    lo, hi = np.log(factors[i - 1]), np.log(factors[i])
+    return float(np.exp(lo + frac * (hi - lo))), ""
 
 
-def boundary_table(phase: pd.DataFrame, oversized: float, factor: float) -> pd.DataFrame:
+def boundary_table(
+    phase: pd.DataFrame, oversized: float, trains: float, factor: float
+) -> pd.DataFrame:
     """Predicted against measured boundaries, one row per (optimizer, task, precision,
-    arm, boundary) of the phase table (``PHASE_BOUNDARY_COLUMNS``). ``factor`` (> 1):
-    how far apart prediction and measurement may be to agree (as for the eps knee)."""
+    arm, boundary) of the phase table (``PHASE_BOUNDARY_COLUMNS``): the measured first
+    update reaching half the normalized step, the training metric falling to ``trains``,
+    half the seeds blowing up, each interpolated in log factor between the grid's factors
+    (``measured_boundary``). ``factor`` (> 1): how far apart prediction and measurement may be to
+    agree (as for the eps knee)."""
     if not factor > 1:
         raise ValueError(f"stats.knee_factor: value {factor!r} is not allowed; allowed: > 1")
     out = []
@@ -349,20 +373,27 @@ def boundary_table(phase: pd.DataFrame, oversized: float, factor: float) -> pd.D
             first["param_rms_init"],
             oversized,
         )
-        update = rows["update_rms_first"] * rows["param_rms_init"]
-        normalized = [
-            is_normalized(first["arm"], u, first["lr"], f)
-            for u, f in zip(update, rows["factor"], strict=True)
-        ]
-        hits = {
-            "normalized": pd.Series(normalized, index=rows.index),
-            "trains": rows["outcome"] == "trains",
-            "blows_up": rows["outcome"] == "blows_up",
+        factors = rows["factor"].to_numpy(float)
+        update = (rows["update_rms_first"] * rows["param_rms_init"]).to_numpy(float)
+        # the measured first update over the arm's normalized step; the mean training
+        # metric (in decades); the fraction of seeds that blew up
+        ratio = np.array(
+            [
+                normalized_share(first["arm"], u, first["lr"], f)
+                for u, f in zip(update, factors, strict=True)
+            ]
+        )
+        metric = np.log10(rows["train_metric"].to_numpy(float))
+        blown = ((rows["n_diverged"] + rows["n_exploded"]) / rows["n_seeds"]).to_numpy(float)
+        where = {
+            "normalized": (ratio >= 0.5, ratio, 0.5),
+            "trains": ((rows["outcome"] == "trains").to_numpy(), metric, np.log10(trains)),
+            "blows_up": ((rows["outcome"] == "blows_up").to_numpy(), blown, 0.5),
         }
         for boundary in BOUNDARIES:
             if boundary == "normalized" and eps is None:
                 continue
-            measured, censored = _measured(rows, hits[boundary])
+            measured, censored = measured_boundary(factors, *where[boundary])
             value = predicted[boundary]
             out.append(
                 {
