@@ -295,6 +295,23 @@ def test_figure_draws_the_map_and_the_predicted_boundaries(crafted):
     assert np.nanmax(mesh.get_array()) == pytest.approx(1e3 * 1.01)
 
 
+def test_figure_marks_a_minority_blow_up(crafted):
+    phase, boundaries = crafted
+    phase = phase.copy()
+    # 1e-5, lr x 1e5 trained; let one of its three seeds have exploded
+    hit = (phase["task"] == "diabetes") & (phase["arm"] == "lr") & (phase["factor"] == 1e5)
+    assert (phase.loc[hit, "outcome"] == "trains").all()
+    phase.loc[hit, "n_exploded"] = 1
+    fig = plot_phase_diagram(phase, boundaries, phase_data.config())
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.collections]
+    marks = {m: [] for m in ("+", "o")}
+    for line in axes[1].lines:
+        if line.get_marker() in marks:
+            marks[line.get_marker()].append((line.get_xdata()[0], line.get_ydata()[0]))
+    assert marks["+"] == [(1e5, 1e-5)] and (1e5, 1e-5) not in marks["o"]
+    assert axes[1].get_ylabel() == "learning rate $\\times\\,a$:\ntarget scale"
+
+
 def test_figure_without_rows_names_the_figure():
     empty = pd.DataFrame(columns=list(PHASE_COLUMNS))
     with pytest.raises(ValueError, match="figure phase_diagram: no data to draw"):

@@ -788,10 +788,21 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     pattern = phase["pattern"]
     assert pattern["n_reproduced"] == 1 and pattern["reproduced_min"] == pytest.approx(1e4)
     assert pattern["n_both_train"] == 1 and pattern["both_train_max"] == pytest.approx(100)
+    # the only stalling cell at or above 1e4 shows it
+    assert (pattern["n_candidates"], pattern["n_all_from"]) == (1, 1)
+    assert pattern["all_from"] == pytest.approx(1e4)
+    # first updates / P of the lr arm at 1e5: 2e-3 * 1e5 * G / (G + eps) / 0.1, that is
+    # 181.8 at 1e-4 (blew up) and 1.998 at 1e-5 (trained): both oversized, one stable
+    lb = phase["lr_blowups"]
+    assert lb["first_update_min"] == pytest.approx(200 / 1.1, rel=1e-6)
+    assert (lb["n_oversized"], lb["n_oversized_stable"]) == (2, 1)
     counts = phase["counts"]["lr_blows_up"]
     # located at 10**2.5 (interpolated between 1 and 1e5), within a decade of 550
     assert (counts["n"], counts["n_located"], counts["agree_located"]) == (2, 1, 1)
-    assert counts["ratio_geomean"] == pytest.approx(10**2.5 / 550) and counts["later"] == counts["earlier"] == 0
+    assert (
+        counts["ratio_geomean"] == pytest.approx(10**2.5 / 550)
+        and counts["later"] == counts["earlier"] == 0
+    )
     layers = phase["layers"]
     assert layers["first_deepest"] and layers["n_layers"] == 3 and layers["deepest"] == 1
     assert layers["spread_loss"] < layers["spread_ref"]
@@ -819,7 +830,7 @@ def test_asker_answer_follows_the_phase_diagram(
     answer = _answer(context)
     assert "in 1 of its cells, for NAdam, at $a\\,\\mathrm{RMS}(g_0)/\\epsilon$ of 1e4," in answer
     contrary = "raising the learning rate by it did not blow up, contrary to what you observed"
-    assert "your factor 1e5 lifts the gradient only to 100 times $\\epsilon$, and " + contrary in (
+    assert "your factor 1e5 has a gradient of only 100 times $\\epsilon$, and " + contrary in (
         answer
     )
     assert "made 3 of 3 seeds diverge on `diabetes`, as you observed" in answer

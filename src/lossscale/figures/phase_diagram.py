@@ -3,8 +3,8 @@ scale), one row of panels per arm (the loss or the learning rate times the facto
 divided by it; the last two with the loss unscaled), one column per optimizer and output
 scaling. Each cell is coloured by the mean final training metric
 (results/stats/asker_phase.csv) and marked where the setting blew up (a cross where seeds
-turned non-finite, a triangle where they exploded but stayed finite, a dot where it
-trained) and framed where the asker's observation appears. The predicted
+turned non-finite, a triangle where they exploded but stayed finite, a plus where a
+minority of seeds blew up, a dot where it trained) and framed where the asker's observation appears. The predicted
 boundaries of results/stats/asker_phase_boundaries.csv are drawn per row of cells: where
 the first update leaves the eps regime (dashed) and where it becomes oversized (solid).
 """
@@ -45,17 +45,20 @@ LINE_LABELS = {
     "normalized": "predicted: update leaves the eps regime",
     "blows_up": "predicted: first update oversized",
 }
-#: The outcome marks: trained (a dot), blew up with non-finite seeds (a cross) or finite.
+#: The outcome marks: trained (a dot), blew up with non-finite seeds (a cross) or finite
+#: (a triangle), a minority of seeds blew up (a plus, whatever the outcome).
 MARKS = {
     "trains": {"marker": "o", "color": "white", "markersize": 1.8, "markeredgewidth": 0},
     "diverged": {"marker": "x", "color": "black", "markersize": 4, "markeredgewidth": 0.8},
     "blows_up": {"marker": "^", "color": "white", "markeredgecolor": "black",
                  "markeredgewidth": 0.5, "markersize": 4},
+    "minority": {"marker": "+", "color": "white", "markersize": 4, "markeredgewidth": 0.9},
 }  # fmt: skip
 MARK_LABELS = {
     "trains": "trained",
     "diverged": "blew up, seeds non-finite",
     "blows_up": "blew up, finite",
+    "minority": "a minority of seeds blew up",
 }
 #: Height of one row of panels, in inches.
 PANEL_INCHES = 1.45
@@ -100,6 +103,13 @@ def _staircase(ax: plt.Axes, rows: pd.DataFrame, x_edges: np.ndarray, style: dic
         ax.plot(xs, ys, **style, zorder=3)
 
 
+def _mark(row) -> str:
+    """The outcome mark of one phase row (a key of ``MARKS``, or its outcome: unmarked)."""
+    if row.outcome == "blows_up":
+        return "diverged" if row.n_diverged else "blows_up"
+    return "minority" if row.n_diverged + row.n_exploded else row.outcome
+
+
 def _cells(ax: plt.Axes, cells: pd.DataFrame, factors: np.ndarray, norm, cmap):
     """One panel's cells: the colour mesh, the blow-up marks and the asker's frame."""
     scales = np.array(sorted(cells["target_scale"].astype(float).unique()))
@@ -109,10 +119,7 @@ def _cells(ax: plt.Axes, cells: pd.DataFrame, factors: np.ndarray, norm, cmap):
     ).reindex(index=scales, columns=factors)
     mesh = ax.pcolormesh(x_edges, y_edges, grid.to_numpy(float), cmap=cmap, norm=norm)
     for row in cells.itertuples():
-        mark = MARKS.get(
-            "diverged" if row.n_diverged and row.outcome == "blows_up" else row.outcome
-        )
-        if mark:
+        if mark := MARKS.get(_mark(row)):
             ax.plot(row.factor, row.target_scale, **mark, linestyle="none", zorder=4)
         if row.asker_pattern and row.arm != "eps":
             low = (row.factor / 10**0.5, row.target_scale / 10**0.5)
@@ -162,7 +169,7 @@ def plot_phase_diagram(
             if i == 0:
                 ax.set_title(title, pad=4)
             if j == 0:
-                ax.set_ylabel(ARM_TITLES[arm] + "\ntarget scale")
+                ax.set_ylabel(ARM_TITLES[arm] + ":\ntarget scale")
             if cells.empty:
                 ax.set_axis_off()
                 ax.text(0.5, 0.5, f"no {arm} arm", ha="center", va="center", transform=ax.transAxes)

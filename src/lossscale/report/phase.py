@@ -93,18 +93,32 @@ def pattern(rows: Sequence[Row]) -> dict[str, Any]:
     """Every cell of the eps-type optimizers where the asker's observation appears (the
     unscaled loss does not train, the loss times the factor trains, the learning rate
     times it blows up), and where the scaled loss and the raised learning rate both
-    train: with the scaled gradient over eps (factor x G / eps) of each."""
+    train: with the scaled gradient over eps (factor x G / eps) of each. ``n_candidates``:
+    the cells with the output scaled whose unscaled loss does not train, from the smallest
+    ratio with the observation on; ``all_from``: the smallest ratio from which on every
+    such cell shows it (``n_all_from`` of them)."""
     cells: dict[str, list[dict[str, Any]]] = {"reproduced": [], "both_train": []}
+    candidates = []  # (ratio, reproduced) of the cells that could show the observation
     for ref, loss, lr in _triples(rows):
         case = _case(ref, loss, lr)
         if case in cells:
             cells[case].append(_cell_of(loss))
+        if loss["output_scaled"] and ref["outcome"] != "trains":
+            candidates.append((_cell_of(loss)["scaled_over_eps"], case == "reproduced"))
     ratios = {k: [c["scaled_over_eps"] for c in v] for k, v in cells.items()}
+    low = min(ratios["reproduced"], default=math.inf)
+    candidates = sorted(c for c in candidates if c[0] >= low)
+    # the last candidate without the observation: every one above it shows it
+    misses = [i for i, (_, hit) in enumerate(candidates) if not hit]
+    start = misses[-1] + 1 if misses else 0
     return {
         "n_reproduced": len(cells["reproduced"]),
         "optimizers": list(dict.fromkeys(c["label"] for c in cells["reproduced"])),
         "reproduced_min": min(ratios["reproduced"], default=None),
         "reproduced_max": max(ratios["reproduced"], default=None),
+        "n_candidates": len(candidates),
+        "all_from": candidates[start][0] if start < len(candidates) else None,
+        "n_all_from": len(candidates) - start,
         "n_both_train": len(cells["both_train"]),
         "both_train_max": max(ratios["both_train"], default=None),
     }
@@ -393,10 +407,13 @@ def layer_summary(rows: Sequence[Row], factor: float, settings: Mapping[str, flo
     }
 
 
-def _lr_blowups(boundaries: Sequence[Row], rows: Sequence[Row]) -> dict[str, Any]:
+def _lr_blowups(boundaries: Sequence[Row], rows: Sequence[Row], oversized: float) -> dict[str, Any]:
     """Where the learning-rate arm of the eps-type optimizers (output scaled) first blew
     up inside the grid although the unscaled gradient is below eps: factor x G / eps
-    there, and the parameters' RMS over the learning rate (the theory's threshold)."""
+    there, and the parameters' RMS over the learning rate (the theory's threshold); over
+    all its settings above factor 1, the smallest first update (over the parameters' RMS)
+    of those that blew up, and how many of those whose first update reached ``oversized``
+    did not."""
     ratio = {_key(r): (_ratio(r), r["param_rms_init"] / r["lr"]) for r in rows if r["eps"]}
     hits = [
         (b["measured"] * ratio[_key(b)][0], ratio[_key(b)][1])
@@ -404,12 +421,23 @@ def _lr_blowups(boundaries: Sequence[Row], rows: Sequence[Row]) -> dict[str, Any
         if b["arm"] == "lr" and b["boundary"] == "blows_up" and b["output_scaled"]
         and _key(b) in ratio and not b["censored"] and ratio[_key(b)][0] < 1
     ]  # fmt: skip
+    arm = [
+        r for r in rows
+        if r["arm"] == "lr" and r["eps"] is not None and r["output_scaled"]
+        and r["factor"] != REF_ALPHA
+    ]  # fmt: skip
+    oversize = [r for r in arm if r["update_rms_first"] >= oversized]
     return {
         "n": len(hits),
         "min": min((h[0] for h in hits), default=None),
         "max": max((h[0] for h in hits), default=None),
         "p_over_lr_min": min((h[1] for h in hits), default=None),
         "p_over_lr_max": max((h[1] for h in hits), default=None),
+        "first_update_min": min(
+            (r["update_rms_first"] for r in arm if r["outcome"] == "blows_up"), default=None
+        ),
+        "n_oversized": len(oversize),
+        "n_oversized_stable": sum(r["outcome"] != "blows_up" for r in oversize),
     }
 
 
@@ -441,7 +469,7 @@ def phase_summary(
         "n_seeds": max(r["n_seeds"] for r in rows),
         "asker": asker_scan(rows, boundaries, factor),
         "pattern": pattern(rows),
-        "lr_blowups": _lr_blowups(boundaries, rows),
+        "lr_blowups": _lr_blowups(boundaries, rows, settings["oversized"]),
         "table": boundary_rows(rows, boundaries),
         "counts": boundary_counts(boundaries, rows),
         "controls": controls(rows),
