@@ -124,17 +124,15 @@ def pattern(rows: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-def asker_scan(rows: Sequence[Row], boundaries: Sequence[Row], factor: float) -> dict[str, Any]:
+def asker_scan(rows: Sequence[Row], factor: float) -> dict[str, Any]:
     """The asker's optimizer with the output scaled, at every loss magnitude, at the
     asker's ``factor``: the unscaled run, the loss and the learning rate times it, its
-    case (``CASES``), whether the scaled gradient reaches eps there, and the first factor
-    at which the raised learning rate blew up (None: at none of the grid)."""
-    blows = {
-        b["task"]: b["measured"]
-        for b in boundaries
-        if b["optimizer"] == ASKER_OPTIMIZER and b["arm"] == "lr" and b["boundary"] == "blows_up"
-        and b["censored"] != "above"
-    }  # fmt: skip
+    case (``CASES``), whether the scaled gradient reaches eps there, and the smallest
+    factor of the grid at which the raised learning rate blew up (None: at none)."""
+    blows: dict[str, float] = {}
+    for r in rows:
+        if r["optimizer"] == ASKER_OPTIMIZER and r["arm"] == "lr" and r["outcome"] == "blows_up":
+            blows[r["task"]] = min(r["factor"], blows.get(r["task"], math.inf))
     scan = []
     for ref, loss, lr in _triples(rows):
         if loss["optimizer"] != ASKER_OPTIMIZER or not loss["output_scaled"]:
@@ -467,7 +465,7 @@ def phase_summary(
             for o, e, lr in dict.fromkeys((r["optimizer"], r["eps"], r["lr"]) for r in adaptive)
         ],
         "n_seeds": max(r["n_seeds"] for r in rows),
-        "asker": asker_scan(rows, boundaries, factor),
+        "asker": asker_scan(rows, factor),
         "pattern": pattern(rows),
         "lr_blowups": _lr_blowups(boundaries, rows, settings["oversized"]),
         "table": boundary_rows(rows, boundaries),
