@@ -49,6 +49,7 @@ from lossscale.report.markdown import (
     parse_markdown_table,
     roundoff_rows_from_markdown,
 )
+from lossscale.report.phase import _bands
 from lossscale.report.render import FIGURES, cited_keys, render_runtime
 from lossscale.runtime import read_benchmark, rule_times, summarize
 from lossscale.stats import slices
@@ -787,10 +788,15 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     # the observation at 1e-4 x 1e5 (G / eps = 0.1, lifted to 1e4); both train at 1e-5 x 1e5
     pattern = phase["pattern"]
     assert pattern["n_reproduced"] == 1 and pattern["reproduced_min"] == pytest.approx(1e4)
-    assert pattern["n_both_train"] == 1 and pattern["both_train_max"] == pytest.approx(100)
-    # the only stalling cell at or above 1e4 shows it
-    assert (pattern["n_candidates"], pattern["n_all_from"]) == (1, 1)
-    assert pattern["all_from"] == pytest.approx(1e4)
+    # where the scaled loss rescued a stalling loss: the raised learning rate trained at
+    # 100 and blew up at 1e4, two decades apart: two bands
+    assert pattern["n_rescued"] == 2 and pattern["n_oversized"] == 1
+    assert [(b["min"], b["n"], b["outcome"], b["counts"]) for b in pattern["bands"]] == [
+        (pytest.approx(100), 1, "trains", {"trains": 1}),
+        (pytest.approx(1e4), 1, "blows_up", {"blows_up": 1}),
+    ]
+    # the only raised learning rate at 1e-4 blew up: none fit better than the scaled loss
+    assert pattern["lr_better"]["n"] == 0 and pattern["test"]["n_best_smaller"] == 0
     # first updates / P of the lr arm at 1e5: 2e-3 * 1e5 * G / (G + eps) / 0.1, that is
     # 181.8 at 1e-4 (blew up) and 1.998 at 1e-5 (trained): both oversized, one stable
     lb = phase["lr_blowups"]
@@ -799,6 +805,7 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     counts = phase["counts"]["lr_blows_up"]
     # located at 10**2.5 (interpolated between 1 and 1e5), within a decade of 550
     assert (counts["n"], counts["n_located"], counts["agree_located"]) == (2, 1, 1)
+    assert counts["n_midpoint"] == 1 and phase["half_step"] == pytest.approx(10**2.5)
     assert (
         counts["ratio_geomean"] == pytest.approx(10**2.5 / 550)
         and counts["later"] == counts["earlier"] == 0
@@ -821,6 +828,21 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     assert layers_table[0][2] == "1e-5"  # 1e-12 / 1e-7
 
 
+def test_bands_merge_decades_with_one_outcome() -> None:
+    """Decades of the scaled gradient over eps merge while all their cells agree; a decade
+    with mixed outcomes stands alone and counts them."""
+    cells = [(0.19, "trains"), (1.9, "trains"), (19.1, "blows_up"), (19.1, "trains")]
+    cells += [(19.1, "stalls"), (191, "blows_up"), (1910, "blows_up"), (1.5e4, "stalls")]
+    bands = _bands(cells)
+    assert [(b["min"], b["max"], b["n"], b["outcome"]) for b in bands] == [
+        (0.19, 1.9, 2, "trains"),
+        (19.1, 19.1, 3, None),
+        (191, 1910, 2, "blows_up"),
+        (1.5e4, 1.5e4, 1, "stalls"),
+    ]
+    assert bands[1]["counts"] == {"trains": 1, "stalls": 1, "blows_up": 1}
+
+
 def test_asker_answer_follows_the_phase_diagram(
     context: dict, inputs: dict, config: dict, tmp_path: Path
 ) -> None:
@@ -828,7 +850,13 @@ def test_asker_answer_follows_the_phase_diagram(
     to what you observed' for that regime only; once the learning rate blows up there too,
     the sentence goes and the observation is reproduced at both magnitudes."""
     answer = _answer(context)
-    assert "in 1 of its cells, for NAdam, at $a\\,\\mathrm{RMS}(g_0)/\\epsilon$ of 1e4," in answer
+    ratio = "$a\\,\\mathrm{RMS}(g_0)/\\epsilon$"
+    assert f"in 1 of its cells, for NAdam, where {ratio} was 1e4 and" in answer
+    assert "in it the raised learning rate's first update was already larger" in answer
+    assert (
+        f"the raised learning rate trained in the cell with {ratio} = 100; blew up in the cell "
+        f"with {ratio} = 1e4."
+    ) in answer
     contrary = "raising the learning rate by it did not blow up, contrary to what you observed"
     assert "your factor 1e5 has a gradient of only 100 times $\\epsilon$, and " + contrary in (
         answer
@@ -839,7 +867,9 @@ def test_asker_answer_follows_the_phase_diagram(
     context = _phase_context(inputs, config, tmp_path, flipped)
     changed = _answer(context)
     assert contrary not in changed
-    assert "in 2 of its cells, for NAdam, at $a\\,\\mathrm{RMS}(g_0)/\\epsilon$ of 100 to 1e4," in (
+    assert f"in 2 of its cells, for NAdam, where {ratio} was 100 to 1e4 and" in changed
+    # both cells blew up now: their decades merge into one band
+    assert f"the raised learning rate blew up in both cells with {ratio} from 100 to 1e4." in (
         changed
     )
     assert "the map reproduces your observation there" in changed

@@ -181,15 +181,19 @@ def plot_phase_diagram(
     fig.supxlabel("factor $a$", fontsize=8)
     if mesh is not None:
         bar = fig.colorbar(mesh, ax=axes, shrink=0.7, extend="both", pad=0.01)
-        bar.set_label("final training normalized MSE")
+        trains = config["phase"]["trains"]
+        bar.ax.axhline(trains, color="white", linewidth=1.2)
+        bar.set_label(f"final training normalized MSE (line: trains, {trains:g})")
     handles = [plt.Line2D([], [], **style) for style in LINES.values()]
     handles += [
         plt.Line2D([], [], **(mark | {"markeredgecolor": "black", "markeredgewidth": 0.5}),
                    linestyle="none")
         for mark in MARKS.values()
     ]  # fmt: skip
+    handles.append(plt.Line2D([], [], linestyle="none"))
     handles.append(plt.Rectangle((0, 0), 1, 1, fill=False, edgecolor="black", linewidth=1.1))
-    labels = [*LINE_LABELS.values(), *MARK_LABELS.values(), "the asker's observation"]
+    labels = [*LINE_LABELS.values(), *MARK_LABELS.values(), "no mark: stalled"]
+    labels.append("the asker's observation")
     labels = dict(enumerate(labels))
     legend(fig, labels, {}, ncols=3, handles=handles)
     sns.despine(fig=fig, left=True, bottom=True)

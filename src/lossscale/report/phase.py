@@ -5,12 +5,14 @@ asker_phase_boundaries.csv, layer_gradients.csv)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lossscale.report.findings import label
+from lossscale.stats.phase import OUTCOMES
 from lossscale.stats.slices import ASKER_FACTOR, ASKER_OPTIMIZER, ASKER_TASK, REF_ALPHA
 
 Row = Mapping[str, Any]
@@ -89,38 +91,102 @@ def _cell_of(loss: Row) -> dict[str, Any]:
     }
 
 
-def pattern(rows: Sequence[Row]) -> dict[str, Any]:
-    """Every cell of the eps-type optimizers where the asker's observation appears (the
-    unscaled loss does not train, the loss times the factor trains, the learning rate
-    times it blows up), and where the scaled loss and the raised learning rate both
-    train: with the scaled gradient over eps (factor x G / eps) of each. ``n_candidates``:
-    the cells with the output scaled whose unscaled loss does not train, from the smallest
-    ratio with the observation on; ``all_from``: the smallest ratio from which on every
-    such cell shows it (``n_all_from`` of them)."""
-    cells: dict[str, list[dict[str, Any]]] = {"reproduced": [], "both_train": []}
-    candidates = []  # (ratio, reproduced) of the cells that could show the observation
+def _bands(cells: Sequence[tuple[float, str]]) -> list[dict[str, Any]]:
+    """Cells (ratio, outcome) by decade of the ratio, neighbouring decades merged where
+    every cell of both has the same outcome: per band the smallest and largest ratio, the
+    number of cells, the number per outcome (``OUTCOMES`` order, those that occur) and
+    the common outcome (None where they differ)."""
+    decades: dict[int, list[tuple[float, str]]] = {}
+    for ratio, result in sorted(cells):
+        decades.setdefault(math.floor(math.log10(ratio)), []).append((ratio, result))
+    bands: list[tuple[list[tuple[float, str]], str | None]] = []
+    for group in decades.values():
+        common = group[0][1] if len({o for _, o in group}) == 1 else None
+        if bands and common is not None and bands[-1][1] == common:
+            group = bands.pop()[0] + group
+        bands.append((group, common))
+    return [
+        {
+            "min": group[0][0],
+            "max": group[-1][0],
+            "n": len(group),
+            "counts": {o: n for o in OUTCOMES if (n := sum(c[1] == o for c in group))},
+            "outcome": common,
+        }
+        for group, common in bands
+    ]
+
+
+def _best(runs: Mapping[tuple[str, float], Row], arm: str, metric: str) -> Row | None:
+    """The arm's setting with the lowest mean final ``metric`` among those that did not
+    blow up (the lr arm: above factor 1, the loss arm: any factor)."""
+    settings = [
+        r
+        for (a, f), r in runs.items()
+        if a == arm
+        and (arm == "loss" or f != REF_ALPHA)
+        and r["outcome"] != "blows_up"
+        and r[metric] is not None
+        and math.isfinite(r[metric])
+    ]
+    return min(settings, key=lambda r: (r[metric], r["factor"]), default=None)
+
+
+def _span(values: Iterable[float | None]) -> dict[str, float | None]:
+    values = [v for v in values if v is not None]
+    return {"min": min(values, default=None), "max": max(values, default=None)}
+
+
+def pattern(rows: Sequence[Row], oversized: float) -> dict[str, Any]:
+    """Where the asker's observation appears (the unscaled loss does not train, the loss
+    times the factor trains, the learning rate times it blows up): its cells' scaled
+    gradient over eps (factor x G / eps); how many of them had the raised learning rate's
+    first update reach ``oversized`` times the parameters' RMS (the largest of the others);
+    their test metrics (scaled loss, unscaled, the loss arm's best at any factor and how
+    many of those came at a smaller factor); how many cells a smaller raise of the learning
+    rate that did not blow up fit the training data better than the scaled loss
+    (``lr_better``). ``bands``: over every cell with the output scaled whose unscaled loss
+    did not train and whose scaled loss did, the raised learning rate's outcomes by
+    decade of the scaled gradient over eps (``_bands``)."""
+    runs = _settings(rows)
+    found, rescued = [], []
     for ref, loss, lr in _triples(rows):
-        case = _case(ref, loss, lr)
-        if case in cells:
-            cells[case].append(_cell_of(loss))
-        if loss["output_scaled"] and ref["outcome"] != "trains":
-            candidates.append((_cell_of(loss)["scaled_over_eps"], case == "reproduced"))
-    ratios = {k: [c["scaled_over_eps"] for c in v] for k, v in cells.items()}
-    low = min(ratios["reproduced"], default=math.inf)
-    candidates = sorted(c for c in candidates if c[0] >= low)
-    # the last candidate without the observation: every one above it shows it
-    misses = [i for i, (_, hit) in enumerate(candidates) if not hit]
-    start = misses[-1] + 1 if misses else 0
+        if loss["asker_pattern"]:
+            found.append((ref, loss, lr))
+        if loss["output_scaled"] and ref["outcome"] != "trains" and loss["outcome"] == "trains":
+            rescued.append((_cell_of(loss)["scaled_over_eps"], lr["outcome"]))
+    ratios = [_cell_of(loss)["scaled_over_eps"] for _, loss, _ in found]
+    small = [lr["update_rms_first"] for *_, lr in found if lr["update_rms_first"] < oversized]
+    best_test = [(_best(runs[_key(loss)], "loss", "test_metric"), loss) for _, loss, _ in found]
+    better = []  # (the best raised learning rate, the scaled loss) where the first fit better
+    for _, loss, _ in found:
+        lr = _best(runs[_key(loss)], "lr", "train_metric")
+        if lr is not None and lr["train_metric"] < loss["train_metric"]:
+            better.append((lr, loss))
     return {
-        "n_reproduced": len(cells["reproduced"]),
-        "optimizers": list(dict.fromkeys(c["label"] for c in cells["reproduced"])),
-        "reproduced_min": min(ratios["reproduced"], default=None),
-        "reproduced_max": max(ratios["reproduced"], default=None),
-        "n_candidates": len(candidates),
-        "all_from": candidates[start][0] if start < len(candidates) else None,
-        "n_all_from": len(candidates) - start,
-        "n_both_train": len(cells["both_train"]),
-        "both_train_max": max(ratios["both_train"], default=None),
+        "n_reproduced": len(found),
+        "optimizers": list(dict.fromkeys(label(loss["optimizer"]) for _, loss, _ in found)),
+        "reproduced_min": min(ratios, default=None),
+        "reproduced_max": max(ratios, default=None),
+        "n_oversized": len(found) - len(small),
+        "small_update_max": max(small, default=None),
+        "test": {
+            "loss": _span(loss["test_metric"] for _, loss, _ in found),
+            "ref": _span(ref["test_metric"] for ref, _, _ in found),
+            "best": _span(b["test_metric"] for b, _ in best_test if b is not None),
+            "best_factor": _span(b["factor"] for b, _ in best_test if b is not None),
+            "n_best_smaller": sum(
+                b is not None and b["factor"] < c["factor"] for b, c in best_test
+            ),
+        },
+        "lr_better": {
+            "n": len(better),
+            "lr": _span(lr["train_metric"] for lr, _ in better),
+            "loss": _span(loss["train_metric"] for _, loss in better),
+            "factor": _span(lr["factor"] for lr, _ in better),
+        },
+        "n_rescued": len(rescued),
+        "bands": _bands(rescued),
     }
 
 
@@ -229,9 +295,12 @@ COUNTS = {
 def boundary_counts(boundaries: Sequence[Row], rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
     """Per ``COUNTS`` key, over the boundaries with a prediction: how many agree; how many
     the grid located (an uncensored measurement of a finite, positive prediction), how
-    many of those agree, and their measured / predicted ratios (geometric mean, min,
-    max); the disagreements by direction; those that never happened in the grid."""
+    many of those agree, how many sit at the geometric midpoint of two neighbouring grid
+    factors (where the outcome jumped between them, so known only to half a grid step),
+    and their measured / predicted ratios (geometric mean, min, max); the disagreements by direction; those that never happened in the grid."""
     adaptive = {_key(r): r["eps"] is not None for r in rows}
+    grid = sorted({r["factor"] for r in rows})
+    midpoints = [math.sqrt(lo * hi) for lo, hi in itertools.pairwise(grid)]
     out = {}
     for name, (arm, boundary, eps_type) in COUNTS.items():
         judged = [
@@ -250,6 +319,10 @@ def boundary_counts(boundaries: Sequence[Row], rows: Sequence[Row]) -> dict[str,
             "agree": sum(bool(b["agrees"]) for b in judged),
             "n_located": len(located),
             "agree_located": sum(bool(b["agrees"]) for b in located),
+            "n_midpoint": sum(
+                any(math.isclose(b["measured"], m, rel_tol=1e-9) for m in midpoints)
+                for b in located
+            ),
             "ratio_geomean": _geomean(ratios),
             "ratio_min": min(ratios, default=None),
             "ratio_max": max(ratios, default=None),
@@ -338,7 +411,8 @@ def layer_summary(rows: Sequence[Row], factor: float, settings: Mapping[str, flo
     """The per-layer probe at ``factor`` (the asker's, else the largest probed): per layer
     the mean gradient RMS / eps at initialization, its value times the factor, the mean
     first update (relative to the layer's parameters) at factor 1 and for the loss and the
-    learning-rate arm at ``factor``, their gains and the distance travelled; whether the
+    learning-rate arm at ``factor``, their gains (the loss arm's largest, the lr arm's
+    smallest) and the distance travelled; whether the
     first layer is the deepest in the eps regime; the spread of the gradients over the
     hidden layers and of the first updates over all layers; per arm the final training
     metric (mean and range over seeds) at ``factor`` and at the largest factor, with the
@@ -397,6 +471,9 @@ def layer_summary(rows: Sequence[Row], factor: float, settings: Mapping[str, flo
         "spread_ref": last["update_ref"] / first["update_ref"] if first["update_ref"] else None,
         "spread_loss": last["update_loss"] / first["update_loss"] if first["update_loss"] else None,
         "spread_lr": last["update_lr"] / first["update_lr"] if first["update_lr"] else None,
+        "gain_loss_max": max(t["gain_loss"] or 0.0 for t in table),
+        "gain_lr_min": min(t["gain_lr"] or 0.0 for t in table),
+        "hidden_scaled": _span(t["scaled_over_eps"] for t in table[:-1]),
         "first_farther": "lr" if first["distance_lr"] > first["distance_loss"] else "loss",
         "metric": {arm: metric(arm, factor) for arm in ("loss", "lr")},
         "top_factor": top,
@@ -458,15 +535,19 @@ def phase_summary(
         "factors": factors,
         "factor_min": factors[0],
         "factor_max": factors[-1],
+        "half_step": max(
+            (math.sqrt(hi / lo) for lo, hi in itertools.pairwise(factors)), default=None
+        ),
         "scales": sorted({r["target_scale"] for r in rows if r["output_scaled"]}),
         "optimizers": list(dict.fromkeys(label(r["optimizer"]) for r in rows)),
         "eps": [
             {"label": label(o), "eps": e, "lr": lr}
             for o, e, lr in dict.fromkeys((r["optimizer"], r["eps"], r["lr"]) for r in adaptive)
         ],
+        "sgd_lr": next((r["lr"] for r in rows if r["eps"] is None), None),
         "n_seeds": max(r["n_seeds"] for r in rows),
         "asker": asker_scan(rows, factor),
-        "pattern": pattern(rows),
+        "pattern": pattern(rows, settings["oversized"]),
         "lr_blowups": _lr_blowups(boundaries, rows, settings["oversized"]),
         "table": boundary_rows(rows, boundaries),
         "counts": boundary_counts(boundaries, rows),
