@@ -12,6 +12,8 @@ FIGURE_FILES = [
 FIGURE_CONFIG = {
     "tasks": config["tasks"],
     "train": {"blocks": config["train"]["blocks"]},
+    # the phase diagram's colour bar marks the trains threshold
+    "phase": {"trains": config["phase"]["trains"]},
 }
 
 

@@ -94,7 +94,7 @@ def _cell_of(loss: Row) -> dict[str, Any]:
 def _bands(cells: Sequence[tuple[float, str]]) -> list[dict[str, Any]]:
     """Cells (ratio, outcome) by decade of the ratio, neighbouring decades merged where
     every cell of both has the same outcome: per band the smallest and largest ratio, the
-    number of cells, the number per outcome (``OUTCOMES`` order, those that occur) and
+    number of cells, [outcome, number] pairs (``OUTCOMES`` order, those that occur) and
     the common outcome (None where they differ)."""
     decades: dict[int, list[tuple[float, str]]] = {}
     for ratio, result in sorted(cells):
@@ -110,7 +110,7 @@ def _bands(cells: Sequence[tuple[float, str]]) -> list[dict[str, Any]]:
             "min": group[0][0],
             "max": group[-1][0],
             "n": len(group),
-            "counts": {o: n for o in OUTCOMES if (n := sum(c[1] == o for c in group))},
+            "counts": [[o, n] for o in OUTCOMES if (n := sum(c[1] == o for c in group))],
             "outcome": common,
         }
         for group, common in bands
@@ -143,9 +143,9 @@ def pattern(rows: Sequence[Row], oversized: float) -> dict[str, Any]:
     gradient over eps (factor x G / eps); how many of them had the raised learning rate's
     first update reach ``oversized`` times the parameters' RMS (the largest of the others);
     their test metrics (scaled loss, unscaled, the loss arm's best at any factor and how
-    many of those came at a smaller factor); how many cells a smaller raise of the learning
-    rate that did not blow up fit the training data better than the scaled loss
-    (``lr_better``). ``bands``: over every cell with the output scaled whose unscaled loss
+    many of those came at a smaller factor); in how many cells the best raise of the
+    learning rate by a smaller factor that did not blow up fit the training data better
+    than the scaled loss (``lr_better``). ``bands``: over every cell with the output scaled whose unscaled loss
     did not train and whose scaled loss did, the raised learning rate's outcomes by
     decade of the scaled gradient over eps (``_bands``)."""
     runs = _settings(rows)
@@ -161,7 +161,7 @@ def pattern(rows: Sequence[Row], oversized: float) -> dict[str, Any]:
     better = []  # (the best raised learning rate, the scaled loss) where the first fit better
     for _, loss, _ in found:
         lr = _best(runs[_key(loss)], "lr", "train_metric")
-        if lr is not None and lr["train_metric"] < loss["train_metric"]:
+        if lr is not None and lr["factor"] < loss["factor"] and lr["train_metric"] < loss["train_metric"]:
             better.append((lr, loss))
     return {
         "n_reproduced": len(found),
