@@ -161,7 +161,11 @@ def pattern(rows: Sequence[Row], oversized: float) -> dict[str, Any]:
     better = []  # (the best raised learning rate, the scaled loss) where the first fit better
     for _, loss, _ in found:
         lr = _best(runs[_key(loss)], "lr", "train_metric")
-        if lr is not None and lr["factor"] < loss["factor"] and lr["train_metric"] < loss["train_metric"]:
+        if (
+            lr is not None
+            and lr["factor"] < loss["factor"]
+            and lr["train_metric"] < loss["train_metric"]
+        ):
             better.append((lr, loss))
     return {
         "n_reproduced": len(found),
