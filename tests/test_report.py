@@ -49,7 +49,7 @@ from lossscale.report.markdown import (
     parse_markdown_table,
     roundoff_rows_from_markdown,
 )
-from lossscale.report.phase import _bands
+from lossscale.report.phase import _band_outcome, _bands
 from lossscale.report.render import FIGURES, cited_keys, render_runtime
 from lossscale.runtime import read_benchmark, rule_times, summarize
 from lossscale.stats import slices
@@ -813,6 +813,9 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     layers = phase["layers"]
     assert layers["first_deepest"] and layers["n_layers"] == 3 and layers["deepest"] == 1
     assert layers["spread_loss"] < layers["spread_ref"]
+    # macros and concatenated numbers reach LaTeX as markup, not as escaped text
+    tex = (paper / "paper.tex").read_text().split("{The asker's phase diagram}", 1)[1]
+    assert "textbackslash" not in tex.split("\\subsection", 1)[0]
     md = (paper / "paper.md").read_text()
     rows = [list(r.values()) for r in parse_markdown_table(md, "phase")]
     assert [r[2] for r in rows] == ["1e-5", "1e-4"]  # target scales, ascending
@@ -841,6 +844,10 @@ def test_bands_merge_decades_with_one_outcome() -> None:
         (1.5e4, 1.5e4, 1, "stalls"),
     ]
     assert bands[1]["counts"] == [["trains", 1], ["stalls", 1], ["blows_up", 1]]
+    # a setting that stalled while a minority of its seeds blew up is counted apart
+    partly = {"outcome": "stalls", "n_diverged": 0, "n_exploded": 2}
+    assert _band_outcome(partly) == "minority"
+    assert _band_outcome(partly | {"n_exploded": 0}) == "stalls"
 
 
 def test_asker_answer_follows_the_phase_diagram(

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lossscale.report.findings import label
-from lossscale.stats.phase import OUTCOMES
 from lossscale.stats.slices import ASKER_FACTOR, ASKER_OPTIMIZER, ASKER_TASK, REF_ALPHA
 
 Row = Mapping[str, Any]
@@ -91,10 +90,22 @@ def _cell_of(loss: Row) -> dict[str, Any]:
     }
 
 
+#: The outcomes the bands count: a setting that trained or stalled while a minority of
+#: its seeds blew up counts as ``minority``.
+BAND_OUTCOMES = ("trains", "stalls", "minority", "blows_up")
+
+
+def _band_outcome(row: Row) -> str:
+    """A setting's outcome in ``BAND_OUTCOMES``."""
+    if row["outcome"] != "blows_up" and row["n_diverged"] + row["n_exploded"]:
+        return "minority"
+    return row["outcome"]
+
+
 def _bands(cells: Sequence[tuple[float, str]]) -> list[dict[str, Any]]:
     """Cells (ratio, outcome) by decade of the ratio, neighbouring decades merged where
     every cell of both has the same outcome: per band the smallest and largest ratio, the
-    number of cells, [outcome, number] pairs (``OUTCOMES`` order, those that occur) and
+    number of cells, [outcome, number] pairs (``BAND_OUTCOMES`` order, those that occur) and
     the common outcome (None where they differ)."""
     decades: dict[int, list[tuple[float, str]]] = {}
     for ratio, result in sorted(cells):
@@ -110,7 +121,7 @@ def _bands(cells: Sequence[tuple[float, str]]) -> list[dict[str, Any]]:
             "min": group[0][0],
             "max": group[-1][0],
             "n": len(group),
-            "counts": [[o, n] for o in OUTCOMES if (n := sum(c[1] == o for c in group))],
+            "counts": [[o, n] for o in BAND_OUTCOMES if (n := sum(c[1] == o for c in group))],
             "outcome": common,
         }
         for group, common in bands
@@ -154,7 +165,7 @@ def pattern(rows: Sequence[Row], oversized: float) -> dict[str, Any]:
         if loss["asker_pattern"]:
             found.append((ref, loss, lr))
         if loss["output_scaled"] and ref["outcome"] != "trains" and loss["outcome"] == "trains":
-            rescued.append((_cell_of(loss)["scaled_over_eps"], lr["outcome"]))
+            rescued.append((_cell_of(loss)["scaled_over_eps"], _band_outcome(lr)))
     ratios = [_cell_of(loss)["scaled_over_eps"] for _, loss, _ in found]
     small = [lr["update_rms_first"] for *_, lr in found if lr["update_rms_first"] < oversized]
     best_test = [(_best(runs[_key(loss)], "loss", "test_metric"), loss) for _, loss, _ in found]
@@ -188,6 +199,9 @@ def pattern(rows: Sequence[Row], oversized: float) -> dict[str, Any]:
             "lr": _span(lr["train_metric"] for lr, _ in better),
             "loss": _span(loss["train_metric"] for _, loss in better),
             "factor": _span(lr["factor"] for lr, _ in better),
+            "test": _span(lr["test_metric"] for lr, _ in better),
+            "loss_test": _span(loss["test_metric"] for _, loss in better),
+            "optimizers": list(dict.fromkeys(label(lr["optimizer"]) for lr, _ in better)),
         },
         "n_rescued": len(rescued),
         "bands": _bands(rescued),
@@ -489,13 +503,14 @@ def layer_summary(rows: Sequence[Row], factor: float, settings: Mapping[str, flo
 def _lr_blowups(boundaries: Sequence[Row], rows: Sequence[Row], oversized: float) -> dict[str, Any]:
     """Where the learning-rate arm of the eps-type optimizers (output scaled) first blew
     up inside the grid although the unscaled gradient is below eps: factor x G / eps
-    there, and the parameters' RMS over the learning rate (the theory's threshold); over
+    there, the parameters' RMS over the learning rate (the theory's threshold) and the
+    measured over the predicted factor (``vs_predicted``); over
     all its settings above factor 1, the smallest first update (over the parameters' RMS)
     of those that blew up, and how many of those whose first update reached ``oversized``
     did not."""
     ratio = {_key(r): (_ratio(r), r["param_rms_init"] / r["lr"]) for r in rows if r["eps"]}
     hits = [
-        (b["measured"] * ratio[_key(b)][0], ratio[_key(b)][1])
+        (b["measured"] * ratio[_key(b)][0], ratio[_key(b)][1], b["measured"] / b["predicted"])
         for b in boundaries
         if b["arm"] == "lr" and b["boundary"] == "blows_up" and b["output_scaled"]
         and _key(b) in ratio and not b["censored"] and ratio[_key(b)][0] < 1
@@ -512,6 +527,7 @@ def _lr_blowups(boundaries: Sequence[Row], rows: Sequence[Row], oversized: float
         "max": max((h[0] for h in hits), default=None),
         "p_over_lr_min": min((h[1] for h in hits), default=None),
         "p_over_lr_max": max((h[1] for h in hits), default=None),
+        "vs_predicted": _span(h[2] for h in hits),
         "first_update_min": min(
             (r["update_rms_first"] for r in arm if r["outcome"] == "blows_up"), default=None
         ),
