@@ -34,6 +34,7 @@ from lossscale.report import (
     write_context,
 )
 from lossscale.report.bib import read_bib
+from lossscale.report.evidence import roundoff_summary
 from lossscale.report.filters import (
     fmt_alpha,
     fmt_count,
@@ -479,6 +480,22 @@ def test_knee_and_roundoff_summaries(context: dict) -> None:
     assert roundoff["max_uncompensated_ratio"] == pytest.approx(2.0)
     [row] = roundoff["rows"]
     assert (row["label"], row["n_powers_bitwise"], row["n_powers"]) == ("Adam", 1, 1)
+
+
+def test_roundoff_exceptions_keep_their_quiet_scales_apart() -> None:
+    """A setting whose round-off reached the seed spread at some scales is an exception,
+    with its largest ratio there and at its other scales; the rest bound everything else."""
+    base = {"precision": "float32", "regularization": "none", "compensation": "none"}
+    base |= {"power_of_two": False, "bitwise": None, "uncompensated_ratio": None}
+    rows = [
+        base | {"task": "t", "optimizer": "rprop", "alpha": 1e-8, "ratio": 4.07},
+        base | {"task": "t", "optimizer": "rprop", "alpha": 10.0, "ratio": 0.591},
+        base | {"task": "t", "optimizer": "adam", "alpha": 10.0, "ratio": 0.0271},
+    ]
+    summary = roundoff_summary(rows)
+    assert [e["noisy_alphas"] for e in summary["exceptions"]] == [[1e-8]]
+    assert (summary["exceptions_max"], summary["exceptions_max_quiet"]) == (4.07, 0.591)
+    assert summary["max_ratio_rest"] == 0.0271
 
 
 def test_context_reads_the_grid_from_the_config(context: dict, config: dict) -> None:

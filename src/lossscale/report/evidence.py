@@ -38,6 +38,7 @@ def knee_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "ratio_min": min(uncensored, default=None),
         "ratio_max": max(uncensored, default=None),
         "tasks": list(dict.fromkeys(r["task"] for r in rows)),
+        "n_tasks_located": len({r["task"] for r in rows if not r["censored"] and r["ratio"]}),
     }
 
 
@@ -75,6 +76,7 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
                 "n_powers_bitwise": sum(bool(r["bitwise"]) for r in powers),
                 "n_others": len(others),
                 "max_ratio": _max([r["ratio"] for r in others]),
+                "max_quiet": _max([r["ratio"] for r in others if r["alpha"] not in noisy]),
                 "max_uncompensated_ratio": _max([r["uncompensated_ratio"] for r in others]),
             }
         )
@@ -86,6 +88,9 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
         # of all the others
         "exceptions": exceptions,
         "max_ratio_rest": _max([t["max_ratio"] for t in table if not t["noisy_alphas"]]),
+        # the exceptions' largest ratio, at the alphas where it reached 1 and elsewhere
+        "exceptions_max": _max([t["max_ratio"] for t in exceptions]),
+        "exceptions_max_quiet": _max([t["max_quiet"] for t in exceptions]),
         "rows": table,
         "n_cells": len(table),
         "n_powers": len(powers),
