@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from lossscale.config import ConfigError, load_schema, validate_config
 from lossscale.exact import is_power_of_two
@@ -144,6 +145,14 @@ def test_holm_by_hand() -> None:
     np.testing.assert_allclose(holm(p), expected)
     np.testing.assert_allclose(holm(np.array([0.5, 0.9])), [1.0, 1.0])
     assert holm(np.array([])).size == 0 and np.isnan(holm(np.array([np.nan]))).all()
+
+
+def test_holm_equals_statsmodels_bit_for_bit() -> None:
+    rng = np.random.default_rng(5)
+    for m in (1, 2, 7, 40):
+        p = rng.uniform(0, 0.2, m) ** 2
+        p[: m // 3] = p[-1]  # ties
+        assert np.array_equal(holm(p), multipletests(p, method="holm")[1])
 
 
 def test_holm_family_is_the_cells_alphas_other_than_one() -> None:

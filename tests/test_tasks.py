@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.datasets import load_diabetes, load_digits
+from sklearn.model_selection import train_test_split
 
+from lossscale.tasks import packaged
 from lossscale.tasks.digits import digits_task
 from lossscale.tasks.losses import cross_entropy, error_rate, focal, mse
 from lossscale.tasks.teacher_student import teacher_student_task
@@ -38,6 +45,38 @@ def test_error_rate_and_mse():
     assert error_rate(logits, torch.tensor([0, 1])).tolist() == [0.0, 0.5]
     pred = torch.tensor([[1.0, 3.0], [0.0, 0.0]])
     assert mse(pred, torch.tensor([1.0, 1.0])).tolist() == [2.0, 1.0]
+
+
+def test_packaged_data_are_scikit_learns():
+    x, y = packaged.diabetes()
+    x_ref, y_ref = load_diabetes(return_X_y=True, scaled=False)
+    assert np.array_equal(x, x_ref) and np.array_equal(y, y_ref) and x.shape == (442, 10)
+    x, y = packaged.digits()
+    x_ref, y_ref = load_digits(return_X_y=True)
+    assert np.array_equal(x, x_ref) and np.array_equal(y, y_ref) and y.dtype == np.int64
+
+
+@pytest.mark.parametrize("n, fraction, seed", [(442, 0.2, 0), (442, 0.25, 7), (10, 0.33, 3)])
+def test_split_is_train_test_split(n, fraction, seed):
+    train, test = packaged.split(n, fraction, seed)
+    ref_train, ref_test = train_test_split(np.arange(n), test_size=fraction, random_state=seed)
+    assert np.array_equal(train, ref_train) and np.array_equal(test, ref_test)
+
+
+def test_stratified_split_keeps_each_class_share():
+    labels = np.repeat([0, 1, 2], [40, 20, 10])
+    train, test = packaged.split(70, 0.25, 0, labels=labels)
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(70))
+    assert np.bincount(labels[test]).tolist() == [10, 5, 2]  # round(0.25 x 10) = 2
+    assert not np.array_equal(test, packaged.split(70, 0.25, 1, labels=labels)[1])
+    with pytest.raises(ValueError, match=r"test_fraction: value 1\.0 is not allowed"):
+        packaged.split(70, 1.0, 0)
+
+
+def test_training_imports_no_scikit_learn():
+    code = "import sys, lossscale.train.cell; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_digits_task_is_a_standardized_stratified_split():

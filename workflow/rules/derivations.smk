@@ -1,7 +1,8 @@
 # Derivation checks: every claims file of the reviewed ledger (symbolic proofs, float64
 # trajectories, bitwise float32 trajectories); a contradicted claim fails the job and
 # writes nothing. The job shares independent claims out to `threads` worker processes;
-# the results do not depend on how many.
+# the results do not depend on how many. It needs no training result: its priority
+# starts it first, so that it does not wait for every core and run after the training.
 DERIVATIONS = ROOT / "src/lossscale/derivations"
 
 
@@ -17,6 +18,7 @@ rule check_claims:
         "logs/check_claims.log",
     benchmark:
         "results/runtime/check_claims.tsv"
+    priority: 10
     conda:
         ENV
     threads: 4

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from lossscale.stats.load import final_rows
 from lossscale.tables import CELL, COMPARISON_COLUMNS, REFERENCE
@@ -71,12 +70,12 @@ def _one_sample_p(diffs: np.ndarray, shift: float, alternative: str, test: str) 
     # the t statistic from the unshifted differences' SD: no cancellation when a tiny
     # spread is shifted by a large margin
     t = (diffs.mean() - shift) / (diffs.std(ddof=1) / np.sqrt(diffs.size))
-    dist = stats.t(diffs.size - 1)
+    df = diffs.size - 1
     if alternative == "less":
-        return float(dist.cdf(t))
+        return float(stats.t.cdf(t, df))
     if alternative == "greater":
-        return float(dist.sf(t))
-    return float(2 * dist.sf(abs(t)))
+        return float(stats.t.sf(t, df))
+    return float(2 * stats.t.sf(abs(t), df))
 
 
 def paired_p(diffs: np.ndarray, test: str) -> float:
@@ -110,13 +109,18 @@ def tost_p(diffs: np.ndarray, margin: float, test: str) -> float:
 
 
 def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjustment (statsmodels) over the finite entries of ``p``; NaN
-    stays NaN."""
+    """Holm's step-down adjustment over the finite entries of ``p``; NaN stays NaN.
+
+    Of m p-values, the j-th smallest (j from 0) becomes the running maximum of
+    ``(m - j) * p_(j)``, capped at 1 (statsmodels' ``multipletests(method="holm")``, which
+    tests/test_stats.py checks it against, without its garbage collection per call).
+    """
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], method="holm")[1]
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    steps = np.maximum.accumulate((len(order) - np.arange(len(order))) * p[order])
+    out[order] = np.minimum(steps, 1.0)
     return out
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_diabetes
-from sklearn.model_selection import train_test_split
 
+from lossscale.tasks import packaged
 from lossscale.tasks.base import Task
 
 
@@ -28,10 +27,9 @@ def diabetes_task(
     loss is of order ``target_scale**2`` at initialization and its gradients are tiny
     (STUDY.md); without it only the targets are small and the loss starts at O(1).
     """
-    x, y = load_diabetes(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=split_seed
-    )
+    x, y = packaged.diabetes()
+    train, test = packaged.split(len(y), test_fraction, split_seed)
+    x_tr, x_te, y_tr, y_te = x[train], x[test], y[train], y[test]
     x_mean, x_std = x_tr.mean(axis=0), x_tr.std(axis=0)
     y_mean, y_std = y_tr.mean(), y_tr.std()
 

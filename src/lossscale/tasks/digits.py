@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
+from lossscale.tasks import packaged
 from lossscale.tasks.base import Task
 
 
@@ -23,10 +22,9 @@ def digits_task(
     ``objective`` is ``cross_entropy`` or ``focal`` (gamma = 2): focal loss reweights
     examples by their confidence, so it is not a scaling of cross-entropy (STUDY.md).
     """
-    x, y = load_digits(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=split_seed, stratify=y
-    )
+    x, y = packaged.digits()
+    train, test = packaged.split(len(y), test_fraction, split_seed, labels=y)
+    x_tr, x_te, y_tr, y_te = x[train], x[test], y[train], y[test]
     mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
     std[std == 0] = 1.0  # constant border pixels
 
