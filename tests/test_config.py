@@ -100,7 +100,10 @@ def test_every_schema_key_has_description_and_default(schema):
             {"train": {"steps": "three"}},
             'train.steps: value "three" is not allowed; allowed: a value of type integer',
         ),
-        ({"trian": {}}, "trian: unknown key; known keys: cluster, derivations, device,"),
+        (
+            {"trian": {}},
+            "trian: unknown key; known keys: cells_per_job, cluster, derivations, device,",
+        ),
         (
             {"train": {"blocks": {"b": {"tasks": ["diabetes"], "alphas": [10, 100]}}}},
             "train.blocks.b.alphas: value [10, 100] is not allowed; allowed: a list containing 1",

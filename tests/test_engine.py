@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -226,3 +228,13 @@ def test_records_parameter_and_update_rms(tiny_task):
     assert np.isnan(run.columns["update_rms"][-1]).all()
     # Adam's first step is lr * g / (|g| + eps): the loss x 1e3 moves it further here
     assert run.columns["update_rms"][0, 1] > run.columns["update_rms"][0, 0] > 0
+
+
+def test_a_training_job_loads_neither_scikit_learn_nor_pandas_nor_inductor():
+    code = (
+        "import sys, torch, lossscale.train.cell as c; c.make_deterministic(1); "
+        "print(torch.are_deterministic_algorithms_enabled(), "
+        "sorted({'sklearn', 'pandas', 'torch._inductor'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True []"

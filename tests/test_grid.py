@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lossscale.config import ConfigError, load_schema, validate_config
-from lossscale.grid import Job, expand, format_summary, main, summary
+from lossscale.grid import Job, batches, expand, format_summary, main, summary
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,22 @@ def test_blocks_share_replicas_and_each_trains_once(schema):
     rows = summary(config)
     assert [r["replicas"] for r in rows] == [8, 12, 16]  # main, reg, grid (shared once)
     assert rows[-1]["replica_steps"] == 16 * config["train"]["steps"]
-    assert "grid" in format_summary(rows).splitlines()[-1]
+    *_, total, jobs = format_summary(rows, per_job=3).splitlines()
+    assert total.split() == ["grid", "2", "16", "8,000"]
+    assert jobs == "2 cells in 1 training jobs of up to 3 (cells_per_job)"
+
+
+def test_batches_cut_the_sorted_cells_into_runs():
+    cells = [Job("t", opt, "float32") for opt in ("sgd", "adam", "nadam", "lion", "adamw")]
+    runs = batches(cells, 2)
+    assert [[c.optimizer for c in run] for run in runs] == [
+        ["adam", "adamw"],
+        ["lion", "nadam"],
+        ["sgd"],
+    ]
+    assert batches(cells, 1) == [(c,) for c in sorted(cells)] and batches([], 4) == []
+    with pytest.raises(ValueError, match="cells_per_job: value 0 is not allowed; allowed: >= 1"):
+        batches(cells, 0)
 
 
 def test_default_grid_has_every_optimizer_and_a_reference_per_setting(schema):
@@ -116,7 +131,7 @@ def test_powers_of_two_are_exact(schema):
 def test_command_line_prints_the_summary_or_a_clear_error(tmp_path, capsys, root):
     assert main([str(root / "config.yaml")]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["block", "jobs", "replicas", "replica-steps"]
+    assert out.splitlines()[0].split() == ["block", "cells", "replicas", "replica-steps"]
     assert "main" in out and "grid" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text(
@@ -129,4 +144,5 @@ def test_command_line_prints_the_summary_or_a_clear_error(tmp_path, capsys, root
 def test_readme_shows_the_default_grid_as_make_grid_prints_it(root, schema):
     readme = (root / "README.md").read_text()
     shown = readme.split("$ make grid\n", 1)[1].split("```", 1)[0].rstrip("\n")
-    assert shown == format_summary(summary(validate_config({}, schema)))
+    config = validate_config({}, schema)
+    assert shown == format_summary(summary(config), config["cells_per_job"])

@@ -98,9 +98,13 @@ def reference(long_config, tmp_path_factory) -> Path:
 
 def test_two_fresh_runs_give_identical_files(reference, long_config, tmp_path):
     """Every result file, the paper's sources and its figures are byte-identical between
-    two runs in two directories; parquet files included (their provenance metadata
-    names the commit, so the working tree must not change in between)."""
-    _run(tmp_path, long_config)
+    two runs in two directories, the second with one cell per training job instead of
+    the default's several; parquet files included (their provenance metadata names the
+    commit, so the working tree must not change in between)."""
+    _run(tmp_path, long_config, "--config", "cells_per_job=1")
+    assert len(list((tmp_path / "results/runtime/train_batch").glob("*.tsv"))) > len(
+        list((reference / "results/runtime/train_batch").glob("*.tsv"))
+    )
     outputs = _outputs(reference)
     assert any(name.endswith(".parquet") for name in outputs)
     assert {"paper/build/paper.tex", "paper/build/paper.md"} <= outputs.keys()

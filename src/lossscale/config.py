@@ -163,8 +163,9 @@ def validate_config(config: dict | None, schema: dict) -> dict:
     return instance
 
 
-#: Config keys that say where jobs run, not what the study computes: left out of the hash.
-PLACEMENT_KEYS = ("cluster",)
+#: Config keys that say where and how jobs run, not what the study computes: left out of
+#: the hash.
+PLACEMENT_KEYS = ("cluster", "cells_per_job")
 
 
 def config_hash(config: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import sys
 
 import torch
 
@@ -24,10 +25,19 @@ def resolve_device(choice: str) -> torch.device:
 
 
 def make_deterministic(threads: int) -> None:
-    """Fix the thread count and ask torch for deterministic algorithms."""
+    """Fix the thread count and ask torch for deterministic algorithms.
+
+    ``torch.use_deterministic_algorithms(True)`` sets the eager flag and Inductor's, and
+    importing Inductor's config to do so costs a job about 1.5 s. Nothing here is
+    compiled, so only the eager flag is set (the call torch makes for it), unless
+    Inductor is already loaded.
+    """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=False)
 
 
 def keep_freed_memory() -> bool:

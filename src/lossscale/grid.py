@@ -1,8 +1,8 @@
-"""The training grid: the config's crossed blocks expanded into jobs and replicas.
+"""The training grid: the config's crossed blocks expanded into cells and replicas.
 
-Each block crosses its tasks x optimizers x precisions (one job each) with its
-regularizations x compensations x alphas x seeds (the replicas of the job). Blocks may
-share jobs and replicas (the main block's alpha = 1 run is every block's reference);
+Each block crosses its tasks x optimizers x precisions (one cell each, a ``Job``) with
+its regularizations x compensations x alphas x seeds (the replicas of the cell, trained
+together as one stacked model). Blocks may share cells and replicas (the main block's alpha = 1 run is every block's reference);
 a replica named by several blocks trains once. ``python -m lossscale.grid`` prints the
 size of every block and of the whole grid without training anything.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +27,8 @@ SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.y
 
 @dataclass(frozen=True, order=True)
 class Job:
-    """One training job: a (task, optimizer, precision) cell's parquet file."""
+    """One training cell: a (task, optimizer, precision) and its parquet file (a workflow
+    job trains ``cells_per_job`` of them, see :func:`batches`)."""
 
     task: str
     optimizer: str
@@ -95,6 +96,15 @@ def expand(config: Mapping) -> dict[Job, list[Replica]]:
     return _merge(_blocks(config))
 
 
+def batches(cells: Iterable[Job], per_job: int) -> list[tuple[Job, ...]]:
+    """The cells in sorted order, cut into runs of ``per_job`` (the last may be shorter):
+    the cells that one workflow job trains one after another (config ``cells_per_job``)."""
+    if per_job < 1:
+        raise ValueError(f"cells_per_job: value {per_job!r} is not allowed; allowed: >= 1")
+    ordered = sorted(cells)
+    return [tuple(ordered[i : i + per_job]) for i in range(0, len(ordered), per_job)]
+
+
 def replica_dicts(replicas: list[Replica]) -> list[dict]:
     """Replicas as plain mappings (a job's parameters)."""
     return [asdict(r) for r in replicas]
@@ -112,15 +122,19 @@ def summary(config: Mapping) -> list[dict]:
     return rows
 
 
-def format_summary(rows: list[dict]) -> str:
-    """The summary as an aligned text table."""
-    lines = [f"{'block':<16}{'jobs':>6}{'replicas':>10}{'replica-steps':>16}"]
+def format_summary(rows: list[dict], per_job: int = 1) -> str:
+    """The summary as an aligned text table; the last line counts the workflow's training
+    jobs at ``per_job`` cells each."""
+    lines = [f"{'block':<16}{'cells':>6}{'replicas':>10}{'replica-steps':>16}"]
     for row in rows:
         if row["block"] == "grid":
             lines.append("-" * len(lines[0]))
         lines.append(
             f"{row['block']:<16}{row['jobs']:>6}{row['replicas']:>10}{row['replica_steps']:>16,}"
         )
+    cells = rows[-1]["jobs"]
+    jobs = -(-cells // per_job)
+    lines.append(f"{cells} cells in {jobs} training jobs of up to {per_job} (cells_per_job)")
     return "\n".join(lines)
 
 
@@ -132,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.configfile) as fh:
             raw = yaml.safe_load(fh)
         config = validate_config(raw, load_schema(SCHEMA))
-        print(format_summary(summary(config)))
+        print(format_summary(summary(config), config["cells_per_job"]))
     except (OSError, ConfigError) as err:
         print(f"lossscale: {err}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ ENV = str(ROOT / "environment.yml")
 
 from lossscale.config import ConfigError, config_hash, load_schema, validate_config
 from lossscale.figures import figure_inputs
-from lossscale.grid import Job, block_jobs, expand as expand_grid, replica_dicts
+from lossscale.grid import batches, block_jobs, expand as expand_grid, replica_dicts
 
 try:
     _validated = validate_config(
@@ -26,16 +26,13 @@ try:
     config.clear()
     config.update(_validated)
     GRID = expand_grid(config)
+    #: The training cells, ``cells_per_job`` to a workflow job (rule train_batch_<n>).
+    TRAIN_BATCHES = batches(GRID, config["cells_per_job"])
 except ConfigError as err:
     sys.exit(f"lossscale: {err}")
-# (where the jobs run, config cluster, is not part of the hash: see config_hash)
+# (where and how the jobs run, config cluster and cells_per_job, is not part of the
+# hash: see config_hash)
 CONFIG_HASH = config_hash(config)
-
-
-wildcard_constraints:
-    task="|".join(sorted({job.task for job in GRID})),
-    optimizer="|".join(sorted({job.optimizer for job in GRID})),
-    precision="|".join(sorted({job.precision for job in GRID})),
 
 
 def train_outputs():
@@ -43,11 +40,18 @@ def train_outputs():
     return [job.path for job in GRID]
 
 
-def job_replicas(wildcards):
-    """The replicas of the training job named by ``wildcards``."""
-    return replica_dicts(
-        GRID[Job(wildcards.task, wildcards.optimizer, wildcards.precision)]
-    )
+def cell_params(cell):
+    """What ``train_cell`` needs to train ``cell`` (a ``Job``), besides the shared keys."""
+    name = f"{cell.task}/{cell.optimizer}/{cell.precision}"
+    return {
+        "task": cell.task,
+        "optimizer": cell.optimizer,
+        "precision": cell.precision,
+        "task_settings": config["tasks"][cell.task],
+        "hyper": config["optimizers"][cell.optimizer],
+        "replicas": replica_dicts(GRID[cell]),
+        "checkpoint": f"results/checkpoints/{name}.pt",
+    }
 
 
 def package_code(*parts):

@@ -7,8 +7,8 @@ PAPER_FIGURES = FIGURE_FILES
 BENCHMARKS = [
     "results/runtime/check_claims.tsv",
     *(
-        f"results/runtime/train_cell/{job.task}/{job.optimizer}/{job.precision}.tsv"
-        for job in GRID
+        f"results/runtime/train_batch/{batch}.tsv"
+        for batch in range(len(TRAIN_BATCHES))
     ),
     *(
         f"results/runtime/{rule}.tsv"

@@ -1,41 +1,44 @@
-# Training grid: one job per (task, optimizer, precision); all its replicas (the
-# regularizations x compensations x alphas x seeds that the config's blocks ask for)
-# train together as one stacked model.
+# Training grid: one cell per (task, optimizer, precision), whose runs (the
+# regularizations x compensations x alphas x seeds that the config's blocks ask for) train
+# together as one stacked model, into one parquet file and one log. A job (rule
+# train_batch_<n>) trains `cells_per_job` cells one after another, so that Python and
+# torch start once for them; the results do not depend on how the cells are cut.
+for BATCH, CELLS in enumerate(TRAIN_BATCHES):
 
-
-rule train_cell:
-    input:
-        code=package_code(
-            "train", "models", "optim", "tasks", "device.py", "io.py", "tables.py"
-        ),
-    output:
-        parquet="results/train/{task}/{optimizer}/{precision}.parquet",
-    log:
-        "logs/train_cell/{task}/{optimizer}/{precision}.log",
-    benchmark:
-        "results/runtime/train_cell/{task}/{optimizer}/{precision}.tsv"
-    conda:
-        ENV
-    threads: config["threads"]
-    resources:
-        **placement(gpus=training_gpus()),
-        mem_mb=per_attempt(2000),
-        runtime=per_attempt(30),
-        cpus_per_task=cpus_from_threads,
-    params:
-        task_settings=lambda wc: config["tasks"][wc.task],
-        hyper=lambda wc: config["optimizers"][wc.optimizer],
-        replicas=job_replicas,
-        steps=config["train"]["steps"],
-        record_every=config["train"]["record_every"],
-        device=config["device"],
-        threads=config["threads"],
-        config_hash=CONFIG_HASH,
-        checkpoint="results/checkpoints/{task}/{optimizer}/{precision}.pt",
-        checkpoint_every=config["train"]["checkpoint_every"],
-        root=ROOT,
-    script:
-        "../scripts/train_cell.py"
+    rule:
+        name:
+            f"train_batch_{BATCH}"
+        input:
+            code=package_code(
+                "train", "models", "optim", "tasks", "device.py", "io.py", "tables.py"
+            ),
+        output:
+            parquet=[cell.path for cell in CELLS],
+        log:
+            [f"logs/train_cell/{c.task}/{c.optimizer}/{c.precision}.log" for c in CELLS],
+        benchmark:
+            f"results/runtime/train_batch/{BATCH}.tsv"
+        group:
+            "train"
+        conda:
+            ENV
+        threads: config["threads"]
+        resources:
+            **placement(gpus=training_gpus()),
+            mem_mb=per_attempt(2000),
+            runtime=per_attempt(30 * len(CELLS)),
+            cpus_per_task=cpus_from_threads,
+        params:
+            cells=[cell_params(cell) for cell in CELLS],
+            steps=config["train"]["steps"],
+            record_every=config["train"]["record_every"],
+            device=config["device"],
+            threads=config["threads"],
+            config_hash=CONFIG_HASH,
+            checkpoint_every=config["train"]["checkpoint_every"],
+            root=ROOT,
+        script:
+            "../scripts/train_cells.py"
 
 
 # The per-layer probe of a deeper network (config phase.layers): gradient RMS against eps
