@@ -1,8 +1,9 @@
 # Derivation checks: every claims file of the reviewed ledger (symbolic proofs, float64
 # trajectories, bitwise float32 trajectories); a contradicted claim fails the job and
-# writes nothing. The job shares independent claims out to `threads` worker processes;
-# the results do not depend on how many. It needs no training result: its priority
-# starts it first, so that it does not wait for every core and run after the training.
+# writes nothing. The job shares independent claims out to `threads` worker processes
+# (up to 4, leaving a core to the training beside it); the results do not depend on how
+# many. It needs no training result: its priority starts it first, so that it does not
+# wait for free cores and run after the training.
 DERIVATIONS = ROOT / "src/lossscale/derivations"
 
 
@@ -21,7 +22,7 @@ rule check_claims:
     priority: 10
     conda:
         ENV
-    threads: 4
+    threads: min(4, max(1, workflow.cores - 1))
     resources:
         **placement(),
         mem_mb=per_attempt(2000),
