@@ -243,7 +243,7 @@ def test_verify_round_trip_on_the_smoke_run(root, smoke, tmp_path, capsys):
     run, _ = smoke
     record = json.loads((run / "results/provenance.json").read_text())
     assert record["config_hash"] == archive.config_hash_of(root / SMOKE)
-    assert {r["rule"] for r in record["rules"]} >= {"train_cell", "check_claims"}
+    assert {r["rule"] for r in record["rules"]} >= {"train_batch", "check_claims"}
     path = archive.create(run, root / SMOKE, tmp_path)
     start = time.monotonic()
     code = archive.main(["verify", str(path), "--cores", "2"])
