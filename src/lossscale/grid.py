@@ -2,8 +2,8 @@
 
 Each block crosses its tasks x optimizers x precisions (one cell each, a ``Job``) with
 its regularizations x compensations x alphas x seeds (the replicas of the cell, trained
-together as one stacked model). Blocks may share cells and replicas (the main block's alpha = 1 run is every block's reference);
-a replica named by several blocks trains once. ``python -m lossscale.grid`` prints the
+together as one stacked model). Blocks may share cells and replicas (the main block's
+alpha = 1 run is every block's reference); a replica named by several blocks trains once. ``python -m lossscale.grid`` prints the
 size of every block and of the whole grid without training anything.
 """
 
