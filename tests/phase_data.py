@@ -76,6 +76,7 @@ def history(task: str, outcomes: dict = OUTCOMES, seeds: int = 3) -> pd.DataFram
             continue
         for seed in range(seeds):
             base = {"task": task, "optimizer": "nadam", "precision": "float32"}
+            base |= {"batch_size": 0, "steps": 10}  # the config's train.steps
             base |= {"regularization": "none", "compensation": ARMS[arm], "weight_decay": 0.0}
             base |= {"alpha": factor, "seed": seed}
             scale = factor if arm == "loss" else 1.0

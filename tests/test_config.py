@@ -18,8 +18,9 @@ def schema(root):
 def test_defaults_fill_an_empty_config(schema):
     config = validate_config({}, schema)
     main = config["train"]["blocks"]["main"]
-    assert main["optimizers"][:3] == ["sgd", "adam", "adamw"]
-    assert 1 in main["alphas"] and 2.0**10 in main["alphas"] and len(main["alphas"]) == 14
+    assert main["optimizers"][:3] == ["sgd", "adam", "nadam"] and main["seeds"] == 10
+    assert config["train"]["blocks"]["tasks"]["seeds"] == 5  # train.seeds, inherited
+    assert 1 in main["alphas"] and 2.0**10 in main["alphas"] and len(main["alphas"]) == 12
     assert config["train"]["blocks"]["phase"]["phase"] and not main["phase"]
     assert config["tasks"]["targets_e5"]["scale_output"] is False
     assert config["train"]["blocks"]["asker"]["alphas"] == [1, 1e5]
@@ -67,7 +68,8 @@ def test_every_schema_key_has_description_and_default(schema):
 
     walk(schema, "")
     for name, sub in schema["$defs"].items():
-        assert sub.get("additionalProperties") is False, f"$defs.{name} is open"
+        extra = sub.get("additionalProperties")
+        assert extra is False or isinstance(extra, dict), f"$defs.{name} is open"
         walk(sub, f"$defs.{name}.")
 
 
@@ -89,7 +91,7 @@ def test_every_schema_key_has_description_and_default(schema):
         ),
         (
             {"tasks": {"x": {"kind": "digits", "target_scale": 2}}},
-            "tasks.x.target_scale: unknown key; known keys: activation, hidden, kind, objective",
+            "tasks.x.target_scale: unknown key; known keys: activation, hidden, kind, lr, objective",
         ),
         (
             {"tasks": {"My-Task": {"kind": "digits"}}},
@@ -107,6 +109,22 @@ def test_every_schema_key_has_description_and_default(schema):
         (
             {"train": {"blocks": {"b": {"tasks": ["diabetes"], "alphas": [10, 100]}}}},
             "train.blocks.b.alphas: value [10, 100] is not allowed; allowed: a list containing 1",
+        ),
+        (
+            {"tasks": {"x": {"kind": "digits", "lr": {"sgdd": 0.1}}}},
+            'tasks.x.lr: value "sgdd" is not allowed; allowed: one of "sgd", "adam",',
+        ),
+        (
+            {"tasks": {"x": {"kind": "digits", "lr": {"sgd": 0}}}},
+            "tasks.x.lr.sgd: value 0 is not allowed; allowed: a value > 0",
+        ),
+        (
+            {"train": {"blocks": {"b": {"tasks": ["diabetes"], "batch_size": -1}}}},
+            "train.blocks.b.batch_size: value -1 is not allowed; allowed: a value >= 0",
+        ),
+        (
+            {"train": {"blocks": {"b": {"tasks": ["diabetes"], "seeds": 0}}}},
+            "train.blocks.b.seeds: value 0 is not allowed; allowed: a value >= 1",
         ),
         (
             {"optimizers": {"adam": {"eps": -1e-8}}},

@@ -14,6 +14,7 @@ from torch import nn
 from lossscale.models import StackedMLP, init_mlp
 from lossscale.optim import make_optimizer
 from lossscale.train.engine import train_stacked
+from lossscale.train.minibatch import Minibatches
 
 STEPS = 30
 #: Base hyperparameters per optimizer: PyTorch's defaults, learning rates large enough to
@@ -71,18 +72,20 @@ def solo_optimizers(optimizer: str, model: nn.Sequential, hyper: dict) -> list:
     return [muon, adamw]
 
 
-def solo_run(task, seed: int, alpha: float, optimizer: str, hyper: dict, steps: int):
-    """The textbook loop: nn.Sequential, loss = alpha * MSE, backward, step."""
+def solo_run(task, seed: int, alpha: float, optimizer: str, hyper: dict, steps: int, batches=None):
+    """The textbook loop: nn.Sequential, loss = alpha * MSE, backward, step; with
+    ``batches`` (step -> example indices) the step's loss is on those examples, the
+    recorded one on the whole training split."""
     model = solo_model(task, seed)
     opts = solo_optimizers(optimizer, model, hyper)
 
-    def objective() -> torch.Tensor:
-        pred = model(task.x_train).squeeze(-1) * task.output_scale
-        return ((pred - task.y_train) ** 2).mean()
+    def objective(index=slice(None)) -> torch.Tensor:
+        pred = model(task.x_train[index]).squeeze(-1) * task.output_scale
+        return ((pred - task.y_train[index]) ** 2).mean()
 
-    def closure() -> torch.Tensor:
+    def closure(step: int = 0) -> torch.Tensor:
         model.zero_grad()
-        loss = alpha * objective()
+        loss = alpha * objective(slice(None) if batches is None else batches(step))
         loss.backward()
         return loss
 
@@ -94,7 +97,7 @@ def solo_run(task, seed: int, alpha: float, optimizer: str, hyper: dict, steps: 
             if optimizer == "lbfgs":
                 opts[0].step(closure)
                 continue
-            closure()
+            closure(step)
             for opt in opts:
                 opt.step()
     flat = [
@@ -120,6 +123,56 @@ def test_stacked_replicas_equal_solo_runs(tiny_task, optimizer):
     # the comparison means something: the reference replica's loss moved
     first, final = history.columns["train_loss"][0, 0], history.columns["train_loss"][-1, 0]
     assert abs(final - first) > 1e-3 * first, optimizer
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_minibatch_replicas_equal_solo_runs_on_their_seeds_batches(tiny_task, optimizer):
+    """On minibatches, each replica is the lone textbook run on the batches of its seed
+    (replicas of one seed share them), and the recorded loss is the whole split's."""
+    seeds, alphas, size = [0, 1, 0], [1.0, 1.0, 1e3], 64
+    history = train_stacked(
+        tiny_task, seeds, alphas, optimizer, HYPER[optimizer], STEPS, batch_size=size
+    )
+    n = len(tiny_task.y_train)
+    for r, (seed, alpha) in enumerate(zip(seeds, alphas, strict=True)):
+        order = Minibatches(n, size, [seed], "cpu")
+        losses, params = solo_run(
+            tiny_task,
+            seed,
+            alpha,
+            optimizer,
+            HYPER[optimizer],
+            STEPS,
+            lambda t, order=order: order.indices(t)[0],
+        )
+        np.testing.assert_allclose(history.columns["train_loss"][:, r], losses, rtol=1e-10)
+        for stacked, solo in zip(history.params, params, strict=True):
+            np.testing.assert_allclose(stacked[r].numpy(), solo.numpy(), rtol=1e-9, atol=1e-13)
+    full = train_stacked(tiny_task, seeds, alphas, optimizer, HYPER[optimizer], STEPS)
+    # the batches matter: full-batch training ends elsewhere
+    assert not np.allclose(
+        full.columns["train_loss"][-1], history.columns["train_loss"][-1], rtol=1e-3, atol=0
+    )
+
+
+def test_minibatch_order_is_a_reshuffle_per_epoch_and_seed():
+    batches = Minibatches(10, 3, [4, 7, 4], "cpu")
+    assert batches.per_epoch == 3  # the tenth example waits for the next epoch
+    epoch = torch.cat([batches.indices(t) for t in range(3)], dim=1)
+    assert epoch.shape == (3, 9)
+    for row in epoch:
+        assert len(set(row.tolist())) == 9  # no example twice within an epoch
+    assert torch.equal(epoch[0], epoch[2]) and not torch.equal(epoch[0], epoch[1])
+    assert not torch.equal(batches.indices(3), batches.indices(0))  # a new epoch, a new order
+    again = Minibatches(10, 3, [7, 4], "cpu")
+    assert torch.equal(again.indices(4), batches.indices(4)[[1, 0]])  # step and seed decide
+    with pytest.raises(ValueError, match="batch_size: value 10 is not allowed for a training"):
+        Minibatches(10, 10, [0], "cpu")
+
+
+def test_lbfgs_refuses_minibatches(tiny_task):
+    with pytest.raises(ValueError, match="batch_size: L-BFGS trains full batch only"):
+        train_stacked(tiny_task, [0], [1.0], "lbfgs", HYPER["lbfgs"], 2, batch_size=16)
 
 
 def test_divergent_replica_is_frozen_and_others_unaffected(tiny_task):
@@ -148,13 +201,17 @@ def test_mismatched_replica_lists_are_rejected(tiny_task):
         train_stacked(tiny_task, [0, 1], [1.0], "adam", HYPER["adam"], 1)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs", "muon"])
-def test_interrupted_run_resumes_to_the_same_result(tiny_task, tmp_path, monkeypatch, optimizer):
+@pytest.mark.parametrize(
+    ("optimizer", "batch_size"), [("adam", 0), ("lbfgs", 0), ("muon", 0), ("adam", 100)]
+)
+def test_interrupted_run_resumes_to_the_same_result(
+    tiny_task, tmp_path, monkeypatch, optimizer, batch_size
+):
     import lossscale.train.engine as engine
 
     args = (tiny_task, [0, 1, 0], [1.0, 1.0, 1e3], optimizer, HYPER[optimizer], 20)
     ckpt = tmp_path / "cell.pt"
-    whole = train_stacked(*args)
+    whole = train_stacked(*args, batch_size=batch_size)
     saves = []
 
     def save_then_die(path, key, state):
@@ -166,10 +223,14 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_task, tmp_path, monkeyp
     engine_save = engine.save_checkpoint
     monkeypatch.setattr(engine, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_stacked(*args, checkpoint=ckpt, checkpoint_every=5, fingerprint="run")
+        train_stacked(
+            *args, checkpoint=ckpt, checkpoint_every=5, fingerprint="run", batch_size=batch_size
+        )
     monkeypatch.setattr(engine, "save_checkpoint", engine_save)
     assert saves == [5, 10] and ckpt.exists()
-    resumed = train_stacked(*args, checkpoint=ckpt, checkpoint_every=5, fingerprint="run")
+    resumed = train_stacked(
+        *args, checkpoint=ckpt, checkpoint_every=5, fingerprint="run", batch_size=batch_size
+    )
     for column, values in whole.columns.items():
         np.testing.assert_array_equal(resumed.columns[column], values, err_msg=column)
     for a, b in zip(resumed.params, whole.params, strict=True):

@@ -83,6 +83,7 @@ def history(config: dict, steps: tuple[int, ...] = (0, 10)) -> pd.DataFrame:
             rows.append({
                 "task": task, "optimizer": opt, "precision": prec, "regularization": reg,
                 "compensation": comp, "weight_decay": 0.0 if reg == "none" else 0.01,
+                "batch_size": block["batch_size"], "steps": block["steps"],
                 "alpha": float(alpha), "seed": seed, "step": step,
                 "train_metric": np.nan if diverged else test / 2,
                 "test_metric": np.nan if diverged else test,
@@ -129,13 +130,14 @@ def comparisons() -> pd.DataFrame:
     ]  # fmt: skip
     rows = [
         {"task": "diabetes", "optimizer": o, "precision": "float32", "regularization": "none",
-         "compensation": "none", "weight_decay": 0.0, "quantity": "test", "alpha": a,
-         "verdict": v}
+         "compensation": "none", "weight_decay": 0.0, "batch_size": 0, "steps": 500,
+         "quantity": "train", "alpha": a, "verdict": v}
         for o, a, v in cells
     ]  # fmt: skip
-    other = [r | {"quantity": "train", "verdict": "worse"} for r in rows]
+    other = [r | {"quantity": "test", "verdict": "worse"} for r in rows]
     elsewhere = [r | {"task": "teacher_student", "verdict": "worse"} for r in rows]
-    return pd.DataFrame(rows + other + elsewhere)
+    minibatch = [r | {"batch_size": 32, "verdict": "worse"} for r in rows]
+    return pd.DataFrame(rows + other + elsewhere + minibatch)
 
 
 def panels(fig) -> list:
@@ -151,9 +153,11 @@ def test_blocks_are_found_by_content(config: dict) -> None:
     assert slices.precision_block(config) == "precision"
     plain = make_config()
     assert slices.asker_block(plain) is slices.precision_block(plain) is None
-    focus = slices.block_focus({**PRECISION, "regularizations": ["l2"], "compensations": ["none"]})
-    assert focus == {"task": "diabetes", "precision": "float32", "regularization": "l2",
-                     "compensation": "none"}  # fmt: skip
+    block = {**PRECISION, "regularizations": ["l2"], "compensations": ["none"], "batch_size": 32,
+             "steps": 50}  # fmt: skip
+    assert slices.block_focus(block) == {"task": "diabetes", "precision": "float32",
+                                         "regularization": "l2", "compensation": "none",
+                                         "batch_size": 32, "steps": 50}  # fmt: skip
 
 
 def test_available_figures_follow_the_blocks(config: dict) -> None:
@@ -182,11 +186,11 @@ def test_figure_inputs_name_only_the_block_files(config: dict) -> None:
     sweep = figure_inputs("alpha_sweep", config)
     assert len(sweep["train"]) == 6 and sweep["knee"] == ["results/stats/knee.csv"]
     assert figure_inputs("precision", config)["train"] == [
-        "results/train/diabetes/sgd/float16.parquet",
-        "results/train/diabetes/sgd/float32.parquet",
+        "results/train/diabetes/sgd/float16/full-500.parquet",
+        "results/train/diabetes/sgd/float32/full-500.parquet",
     ]
     assert figure_inputs("asker_curves", config) == {
-        "train": ["results/train/diabetes/nadam/float32.parquet"]
+        "train": ["results/train/diabetes/nadam/float32/full-500.parquet"]
     }
 
 
@@ -219,7 +223,7 @@ def test_knee_frame_keeps_finite_knees_at_the_main_settings(config: dict) -> Non
     assert knee_frame(None, config).empty
 
 
-def test_verdict_frame_is_test_verdicts_in_config_order(config: dict) -> None:
+def test_verdict_frame_is_full_batch_training_verdicts_in_config_order(config: dict) -> None:
     table = verdict_frame(comparisons(), config)
     assert list(table.index) == ["sgd", "nadam", "adam", "lbfgs"]
     assert list(table.columns) == [0.01, 1.0, 100.0]
@@ -285,7 +289,7 @@ def test_verdict_heatmap_cells_have_their_verdict_colours(config: dict) -> None:
         expected = verdict_colour(verdict) if isinstance(verdict, str) else (0, 0, 0, 0)
         assert tuple(rgba[i, j]) == pytest.approx(expected)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert len(labels) == 6 and any("inconclusive" in t for t in labels)
+    assert len(labels) == 7 and any("neither_trains" in t for t in labels)
     assert len({verdict_colour(v) for v in ("reference", "equivalent", "better", "worse",
                                             "diverged", "inconclusive")}) == 6  # fmt: skip
 

@@ -6,6 +6,7 @@ import pytest
 
 from lossscale.config import ConfigError, load_schema, validate_config
 from lossscale.grid import Job, batches, expand, format_summary, main, summary
+from lossscale.optim import OPTIMIZERS
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,11 @@ def test_blocks_share_replicas_and_each_trains_once(schema):
         },
     )
     grid = expand(config)
-    assert list(grid) == [Job("diabetes", "adam", "float32"), Job("diabetes", "sgd", "float32")]
-    adam = grid[Job("diabetes", "adam", "float32")]
+    assert list(grid) == [
+        Job("diabetes", "adam", "float32", 0, 500),
+        Job("diabetes", "sgd", "float32", 0, 500),
+    ]
+    adam = grid[Job("diabetes", "adam", "float32", 0, 500)]
     # none x {1, 10, 100} and l2 x {1, 10, 100}, 2 seeds; main's none x {1, 10} is shared
     assert len(adam) == 12 == len(set(adam))
     assert {(r.regularization, r.weight_decay) for r in adam} == {("none", 0.0), ("l2", 0.5)}
@@ -43,8 +47,42 @@ def test_blocks_share_replicas_and_each_trains_once(schema):
     assert jobs == "2 cells in 1 training jobs of up to 3 (cells_per_job)"
 
 
+def test_a_block_of_its_own_seeds_steps_and_batch_size_has_cells_of_its_own(schema):
+    config = blocks(
+        schema,
+        main={"tasks": ["diabetes"], "optimizers": ["adam"], "alphas": [1, 10]},
+        long={"tasks": ["diabetes"], "optimizers": ["adam"], "alphas": [1], "steps": 5000},
+        noisy={
+            "tasks": ["diabetes"],
+            "optimizers": ["adam"],
+            "alphas": [1, 10],
+            "seeds": 3,
+            "batch_size": 32,
+        },
+    )
+    grid = expand(config)
+    assert list(grid) == [
+        Job("diabetes", "adam", "float32", 0, 500),
+        Job("diabetes", "adam", "float32", 0, 5000),
+        Job("diabetes", "adam", "float32", 32, 500),
+    ]
+    assert [len(r) for r in grid.values()] == [4, 2, 6]  # seeds: train's 2, train's 2, 3
+    assert [job.path for job in grid][1:] == [
+        "results/train/diabetes/adam/float32/full-5000.parquet",
+        "results/train/diabetes/adam/float32/batch32-500.parquet",
+    ]
+    steps = [row["replica_steps"] for row in summary(config)]
+    assert steps == [4 * 500, 2 * 5000, 6 * 500, 4 * 500 + 2 * 5000 + 6 * 500]
+
+
+def test_lbfgs_on_minibatches_is_refused(schema):
+    config = blocks(schema, b={"tasks": ["diabetes"], "optimizers": ["lbfgs"], "batch_size": 8})
+    with pytest.raises(ConfigError, match=r"train\.blocks\.b\.batch_size: value 8 is not allowed"):
+        expand(config)
+
+
 def test_batches_cut_the_sorted_cells_into_runs():
-    cells = [Job("t", opt, "float32") for opt in ("sgd", "adam", "nadam", "lion", "adamw")]
+    cells = [Job("t", opt, "float32", 0, 500) for opt in ("sgd", "adam", "nadam", "lion", "adamw")]
     runs = batches(cells, 2)
     assert [[c.optimizer for c in run] for run in runs] == [
         ["adam", "adamw"],
@@ -59,7 +97,8 @@ def test_batches_cut_the_sorted_cells_into_runs():
 def test_default_grid_has_every_optimizer_and_a_reference_per_setting(schema):
     grid = expand(validate_config({}, schema))
     optimizers = {job.optimizer for job in grid}
-    assert len(optimizers) == 16
+    # every optimizer but AdamW, which is Adam with regularization `decoupled`
+    assert optimizers == set(OPTIMIZERS) - {"adamw"}
     for job, replicas in grid.items():
         settings = {(r.regularization, r.compensation, r.weight_decay) for r in replicas}
         for setting in settings:

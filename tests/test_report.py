@@ -23,6 +23,7 @@ from lossscale.report import (
     blocks_rows_from_markdown,
     build_pdf,
     claims_rows_from_markdown,
+    findings,
     fmt_num,
     parse_markdown_tables,
     render,
@@ -34,7 +35,7 @@ from lossscale.report import (
     write_context,
 )
 from lossscale.report.bib import read_bib
-from lossscale.report.evidence import roundoff_summary
+from lossscale.report.evidence import magnitude_summary, roundoff_summary
 from lossscale.report.filters import (
     fmt_alpha,
     fmt_count,
@@ -52,9 +53,10 @@ from lossscale.report.markdown import (
 )
 from lossscale.report.phase import _band_outcome, _bands
 from lossscale.report.render import FIGURES, cited_keys, render_runtime
+from lossscale.report.robustness import base_task, lr_choices, robustness
 from lossscale.runtime import read_benchmark, rule_times, summarize
 from lossscale.stats import slices
-from lossscale.stats.load import FINAL_COLUMNS, read_final, read_histories
+from lossscale.stats.load import FINAL_COLUMNS, read_final, read_histories, read_outcomes
 from lossscale.stats.paired import compare_all
 from lossscale.tables import (
     COMPARISON_COLUMNS,
@@ -142,10 +144,13 @@ def _rows(cell: dict, values: dict) -> list[dict]:
                     "confidence": 0.95,
                     "test": "t",
                     "p_value": 0.001 if alpha != 1.0 else math.nan,
-                    "p_holm": 0.002 if alpha != 1.0 else math.nan,
+                    "family_size": 2,
+                    "p_adj": 0.002 if alpha != 1.0 else math.nan,
                     "margin": MARGIN,
                     "tost_p": 0.3 if alpha != 1.0 else math.nan,
-                    "tost_p_holm": 0.6 if alpha != 1.0 else math.nan,
+                    "tost_p_adj": 0.6 if alpha != 1.0 else math.nan,
+                    "progress": 0.5,
+                    "ref_progress": 0.5,
                     "verdict": _verdict(alpha, lo + shift, hi + shift, div),
                 }
             )
@@ -153,7 +158,7 @@ def _rows(cell: dict, values: dict) -> list[dict]:
 
 
 MAIN = {"task": "diabetes", "precision": "float32", "regularization": "none"}
-MAIN |= {"compensation": "none", "weight_decay": 0.0}
+MAIN |= {"compensation": "none", "weight_decay": 0.0, "batch_size": 0, "steps": 500}
 
 
 def comparisons_frame() -> pd.DataFrame:
@@ -233,9 +238,14 @@ def knee_frame() -> pd.DataFrame:
     return pd.DataFrame(
         [
             {**base, "optimizer": "adam", "predicted_knee": 5000.0, "measured_knee": 2500.0,
-             "censored": "", "ratio": 0.5, "agrees": True},
+             "censored": "", "ratio": 0.5, "agrees": True, "update_knee_first": 4000.0,
+             "update_first_censored": "", "update_first_agrees": True,
+             "update_knee_run": 3000.0, "update_run_censored": "", "update_run_agrees": True},
             {**base, "optimizer": "nadam", "eps": 1e-7, "predicted_knee": 5e4,
-             "measured_knee": 1.0, "censored": "below", "ratio": 2e-5, "agrees": False},
+             "measured_knee": 1.0, "censored": "below", "ratio": 2e-5, "agrees": False,
+             "update_knee_first": 1e5, "update_first_censored": "", "update_first_agrees": True,
+             "update_knee_run": 1.0, "update_run_censored": "below",
+             "update_run_agrees": False},
         ]
     )[list(KNEE_COLUMNS)]  # fmt: skip
 
@@ -243,6 +253,7 @@ def knee_frame() -> pd.DataFrame:
 def roundoff_frame() -> pd.DataFrame:
     """Adam with eps scaled: bitwise at 2^10, round-off of 0.2 SD at 10."""
     base = {**MAIN, "optimizer": "adam", "compensation": "eps", "n_seeds": 3, "seed_sd": 0.05}
+    base |= {"ref_progress": 0.4, "trains": True}
     return pd.DataFrame(
         [
             {**base, "alpha": 1024.0, "power_of_two": True, "bitwise": True,
@@ -438,6 +449,9 @@ def test_context_content(context: dict) -> None:
         "provenance",
         "phase",
         "probe",
+        "magnitude",
+        "robustness",
+        "regularization_at_one",
     }
     # findings: the main slice only (float32, no regularization, no compensation), one
     # per optimizer, in config order although the CSV lists adam first
@@ -457,6 +471,7 @@ def test_context_content(context: dict) -> None:
         "better": 1,
         "worse": 0,
         "diverged": 2,
+        "neither_trains": 0,
         "inconclusive": 2,
     }
     assert context["summary"]["contradicted_claims"] == [NASTY]
@@ -486,7 +501,7 @@ def test_roundoff_exceptions_keep_their_quiet_scales_apart() -> None:
     """A setting whose round-off reached the seed spread at some scales is an exception,
     with its largest ratio there and at its other scales; the rest bound everything else."""
     base = {"precision": "float32", "regularization": "none", "compensation": "none"}
-    base |= {"power_of_two": False, "bitwise": None, "uncompensated_ratio": None}
+    base |= {"power_of_two": False, "bitwise": None, "uncompensated_ratio": None, "trains": True}
     rows = [
         base | {"task": "t", "optimizer": "rprop", "alpha": 1e-8, "ratio": 4.07},
         base | {"task": "t", "optimizer": "rprop", "alpha": 10.0, "ratio": 0.591},
@@ -622,8 +637,8 @@ def test_markdown_table_matches_comparisons(paper: Path, inputs: dict) -> None:
                 k: fmt_num(getattr(r, k))
                 for k in ("n_seeds", "n_diverged", "mean", "effect", "ci_low", "ci_high")
             },
-            "p_holm": fmt_num(r.p_holm),
-            "tost_p_holm": fmt_num(r.tost_p_holm),
+            "p_adj": fmt_num(r.p_adj),
+            "tost_p_adj": fmt_num(r.tost_p_adj),
             "verdict": r.verdict,
         }
         for r in csv.itertuples()
@@ -639,12 +654,16 @@ def test_markdown_knee_and_roundoff_tables_match_the_csvs(paper: Path, inputs: d
     assert [r["predicted"] for r in shown] == [fmt_num(x) for x in knee["predicted_knee"]]
     assert [r["measured"] for r in shown] == ["2500", "≤ 1"]
     assert [r["agrees"] for r in shown] == ["yes", "no"]
+    assert [r["update_first"] for r in shown] == ["4000", "1e5"]
+    assert [r["update_agrees"] for r in shown] == ["yes", "yes"]
+    assert [r["steps"] for r in shown] == ["500", "500"]
     [row] = roundoff_rows_from_markdown(md)
     assert (row["bitwise"], row["max_ratio"], row["max_uncompensated_ratio"]) == (
         "1 of 1",
         "0.2",
         "2",
     )
+    assert row["trains"] == "yes"
 
 
 def test_markdown_blocks_and_tasks_tables_match_the_grid(paper: Path, config: dict) -> None:
@@ -924,7 +943,7 @@ def test_reference_lists_show_the_cited_entries(paper: Path) -> None:
     md = (paper / "paper.md").read_text()
     references = md.split("## References", 1)[1].split("\n## ", 1)[0]
     assert references.count("\n- ") == len(cited)
-    assert "Loshchilov" not in references and "Kingma" in references
+    assert "Shazeer" not in references and "Kingma" in references
 
 
 def test_default_config_cites_every_reference(inputs: dict, tmp_path: Path) -> None:
@@ -933,7 +952,8 @@ def test_default_config_cites_every_reference(inputs: dict, tmp_path: Path) -> N
     config = validate_config(default, load_schema(SCHEMA))
     write_context(csv_inputs(inputs), config, "h", FIGURES, tmp_path / "context.json")
     context = json.loads((tmp_path / "context.json").read_text())
-    assert len(context["optimizers"]) == len(OPTIMIZER_LABELS) == 16
+    # every optimizer but AdamW: Adam with regularization `decoupled` is AdamW
+    assert len(context["optimizers"]) == len(OPTIMIZER_LABELS) - 1 == 15
     assert set(cited_keys("tex", context, TEMPLATES)) == set(read_bib(TEMPLATES / "refs.bib"))
     # a focal-loss task in the grid, but no comparisons of it in the synthetic CSV
     assert context["focal"] == {"focal": [], "cross_entropy": []}
@@ -1063,6 +1083,8 @@ def history_frame(steps=(0, 5, 10, 15, 20)) -> pd.DataFrame:
                             "regularization": reg,
                             "compensation": "none",
                             "weight_decay": decay,
+                            "batch_size": 0,
+                            "steps": steps[-1],
                             "alpha": alpha,
                             "seed": seed,
                             "step": step,
@@ -1080,7 +1102,7 @@ def test_compare_all_pairs_each_cell_at_the_last_recorded_step() -> None:
     table = compare_all(history_frame(), confidence=0.95, resamples=200, seed=0)
     assert list(table.columns) == list(COMPARISON_COLUMNS)
     # one row per cell (regularization none / coupled) x quantity x alpha
-    assert len(table) == 2 * 2 * 2
+    assert len(table) == 2 * 3 * 2
     test = table[table["quantity"] == "test"].set_index(["regularization", "alpha"])
     none, coupled = test.loc[("none", 1024.0)], test.loc[("coupled", 1024.0)]
     assert none["effect"] == 0 and none["n_diverged"] == 0 and none["weight_decay"] == 0.0
@@ -1103,7 +1125,8 @@ def test_read_final_reads_only_the_final_rows_and_needed_columns(tmp_path: Path)
     assert set(final.columns) == set(FINAL_COLUMNS)
     assert len(final) == 12 and set(final["step"]) == {20}
     pd.testing.assert_frame_equal(
-        compare_all(final, 0.95, 200, 0), compare_all(read_histories(paths), 0.95, 200, 0)
+        compare_all(read_outcomes(paths), 0.95, 200, 0),
+        compare_all(read_histories(paths), 0.95, 200, 0),
     )
 
 
@@ -1117,10 +1140,12 @@ def test_main_slice_of_the_default_and_other_grids() -> None:
         "precision": "float32",
         "regularization": "none",
         "compensation": "none",
+        "batch_size": 0,
+        "steps": 500,
     }
     orders = slices.grid_orders(default)
     main = default["train"]["blocks"]["main"]["optimizers"]
-    assert orders["optimizer"][: len(main)] == main and len(set(orders["optimizer"])) == 16
+    assert orders["optimizer"][: len(main)] == main and len(set(orders["optimizer"])) == 15
     assert orders["precision"][:2] == ["float32", "float64"]
     other = make_config(
         {
@@ -1138,6 +1163,8 @@ def test_main_slice_of_the_default_and_other_grids() -> None:
         "precision": "float64",
         "regularization": "none",
         "compensation": "eps",
+        "batch_size": 0,
+        "steps": 500,
     }
 
 
@@ -1153,3 +1180,145 @@ def test_main_slice_of_the_default_and_other_grids() -> None:
 )
 def test_table_alphas(alphas: list[float], shown: list[float]) -> None:
     assert slices.table_alphas(alphas) == shown
+
+
+# --- robustness, round-off on training cells, regularization strength, magnitude -------
+
+
+def _cmp(task: str, alpha: float, verdict: str, effect: float, **cell) -> dict:
+    """One training-metric comparison row of the robustness tests."""
+    row = {**MAIN, "task": task, "optimizer": "nadam", "quantity": "train", "alpha": alpha}
+    row |= {"verdict": verdict, "effect": effect, "ci_low": effect - 0.01}
+    row |= {"ci_high": effect + 0.01, "mean": 0.5, "ref_mean": 0.5, "n_seeds": 3}
+    row |= {"n_pairs": 3, "n_diverged": 0, "p_value": 0.01, "p_adj": 0.02, "tost_p_adj": 0.5}
+    return row | cell
+
+
+ROBUST_BLOCKS = {
+    "main": {"tasks": ["diabetes"], "optimizers": ["nadam"], "alphas": [1, 10, 100]},
+    "minibatch": {"tasks": ["diabetes"], "optimizers": ["nadam"], "alphas": [1, 10, 100],
+                  "batch_size": 32},
+    "activation": {"tasks": ["diabetes_tanh"], "optimizers": ["nadam"], "alphas": [1, 100]},
+}  # fmt: skip
+
+
+def test_robustness_matches_each_block_with_the_main_regime() -> None:
+    config = make_config(
+        ROBUST_BLOCKS,
+        diabetes={"kind": "diabetes", "target_scale": 1e-5},
+        diabetes_tanh={"kind": "diabetes", "target_scale": 1e-5, "activation": "tanh"},
+    )
+    rows = [
+        _cmp("diabetes", 1.0, "reference", 0.0),
+        _cmp("diabetes", 10.0, "better", -0.3),
+        _cmp("diabetes", 100.0, "better", -0.4),
+        _cmp("diabetes", 10.0, "better", -0.29, batch_size=32),  # same verdict
+        _cmp("diabetes", 100.0, "neither_trains", -0.01, batch_size=32),  # changed, apart
+        _cmp("diabetes_tanh", 100.0, "equivalent", -0.395),  # changed, overlapping
+        _cmp("diabetes_tanh", 100.0, "worse", 0.2, quantity="test"),  # not the training metric
+    ]
+    assert base_task(config["tasks"], "diabetes_tanh") == "diabetes"
+    assert base_task(config["tasks"], "diabetes") == "diabetes"
+    found = robustness(rows, config)
+    assert [b["name"] for b in found["blocks"]] == ["minibatch", "activation"]
+    minibatch, activation = found["blocks"]
+    assert minibatch["changes"] == ["batch_size"] and activation["changes"] == ["network"]
+    assert (minibatch["n"], minibatch["n_same"]) == (2, 1)
+    [differ] = minibatch["groups"][0]["differ"]
+    assert differ["alpha"] == 100.0 and not differ["overlap"]
+    assert differ["variant"]["verdict"] == "neither_trains"
+    assert differ["base"]["verdict"] == "better"
+    assert activation["groups"][0]["base_task"] == "diabetes"
+    assert activation["groups"][0]["differ"][0]["overlap"]
+    assert (found["n"], found["n_same"], found["n_overlap"]) == (3, 1, 1)
+    assert found["reference"] == {"n": 1, "n_diverged": 0, "diverged": []}
+
+
+def test_learning_rate_choices_are_the_tasks_own(config: dict) -> None:
+    own = make_config(BLOCKS, diabetes={"kind": "diabetes", "lr": {"sgd": 0.5}})
+    assert lr_choices(own) == [
+        {"task": "diabetes", "optimizer": "sgd", "label": "SGD", "lr": 0.5, "default": 1000.0}
+    ]
+    assert lr_choices(config) == []
+
+
+def _robust(n_same: int, n_overlap: int) -> dict:
+    return {"reference": {"n": 5, "n_diverged": 0, "diverged": []}, "blocks": [],
+            "n": 10, "n_same": n_same, "n_overlap": n_overlap}  # fmt: skip
+
+
+def test_robustness_sentences_follow_the_data(context: dict) -> None:
+    """The summary says the story holds only when every changed verdict is a threshold
+    case (overlapping intervals)."""
+    held = render("md", context | {"robustness": _robust(9, 1)}, TEMPLATES)
+    assert "9 of 10 verdicts stayed the same; for every one that changed" in held
+    assert "do not change the story" in held
+    moved = render("md", context | {"robustness": _robust(7, 1)}, TEMPLATES)
+    assert "for 1 of the 3 that changed" in moved and "do not change the story" not in moved
+    assert "real differences of the regime" in moved
+    assert "none of the grid's 5 reference runs diverged" in moved
+
+
+def test_roundoff_bound_is_read_on_the_settings_that_train(
+    inputs: dict, config: dict, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(inputs["roundoff"])
+    for trains, expected in ((True, "Over the settings that train"), (False, "None of these")):
+        frame.assign(trains=trains).to_csv(tmp_path / "roundoff.csv", index=False)
+        changed = csv_inputs(inputs) | {"roundoff": tmp_path / "roundoff.csv"}
+        write_context(changed, config, "h", FIGURES, tmp_path / "context.json")
+        md = render("md", json.loads((tmp_path / "context.json").read_text()), TEMPLATES)
+        section = md.split("### Round-off against effect", 1)[1].split("###", 1)[0]
+        assert expected in section
+        assert ("| yes |" in section) is trains
+
+
+def test_regularization_strength_sentence_follows_the_data(context: dict) -> None:
+    at_one = [
+        {"task": "t", "optimizer": "adam", "label": "Adam", "regularization": reg,
+         "train": train, "test": 0.6, "test_best": 0.5, "weight_decay": 1.0}
+        for reg, train in (("none", 0.1), ("coupled", 1.0), ("decoupled", 0.105))
+    ]  # fmt: skip
+    md = render("md", context | {"regularization_at_one": at_one}, TEMPLATES)
+    assert "At this strength `decoupled` (Adam) moved the final training metric" in md
+    at_one[2]["train"] = 0.2
+    md = render("md", context | {"regularization_at_one": at_one}, TEMPLATES)
+    assert "Every regularizer moved it by more than the equivalence margin" in md
+
+
+def test_knee_by_update_follows_the_data(context: dict) -> None:
+    md = render("md", context, TEMPLATES)
+    # the synthetic knees: first updates at 4000 (predicted 5000) and 1e5 (predicted 5e4)
+    assert "the knee was a factor of 1.26 above the prediction" in md
+    assert "2 of 2 agreed within a factor of 10" in md
+
+
+def test_magnitude_summary_and_sentence() -> None:
+    rows = [
+        {"task": "a", "other_task": "b", "optimizer": "adam", "n_pairs": 3, "n_diverged": 0,
+         "ratio": r, "max_abs_diff": 0.001}
+        for r in (0.01, 0.5, 2.0)
+    ]  # fmt: skip
+    summary = magnitude_summary(rows)
+    assert (summary["n"], summary["n_paired"], summary["n_within_sd"]) == (3, 3, 2)
+    assert summary["max_ratio"] == 2.0 and summary["median_ratio"] == 0.5
+    assert summary["pairs"] == [("a", "b")] and summary["optimizers"] == ["Adam"]
+
+
+def test_cells_that_train_nowhere_are_not_called_equivalent() -> None:
+    """A compensated cell whose runs never train is neither equivalent nor changed; one
+    that is equivalent wherever it trains says so."""
+
+    def cell(*verdicts: str) -> dict:
+        rows = [_cmp("diabetes", 1.0, "reference", 0.0, quantity=q) for q in ("test", "train")]
+        for i, v in enumerate(verdicts):
+            rows += [_cmp("diabetes", 10.0**i + 1, v, 0.0, quantity=q) for q in ("test", "train")]
+        return findings.cell_finding(rows)
+
+    idle = cell("neither_trains", "neither_trains")
+    assert idle["never_trained"] and not idle["all_equivalent"]
+    assert not idle["equivalent_where_trained"] and not idle["changed"]
+    mixed = cell("neither_trains", "equivalent")
+    assert mixed["equivalent_where_trained"] and not mixed["never_trained"]
+    moved = cell("neither_trains", "better")
+    assert not (moved["equivalent_where_trained"] or moved["never_trained"]) and moved["changed"]

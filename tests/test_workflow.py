@@ -73,21 +73,31 @@ def test_every_number_in_the_markdown_table_equals_the_stats_csv(smoke, smoke_co
         assert row["verdict"] == exact.verdict
         for key in ("n_seeds", "n_diverged", "mean", "effect", "ci_low", "ci_high"):
             assert _close(_number(row[key]), float(getattr(exact, key))), (key, row, exact)
-        for key in ("p_holm", "tost_p_holm"):
+        for key in ("p_adj", "tost_p_adj"):
             assert _close(_number(row[key]), float(getattr(exact, key))), (key, row, exact)
+        twins = csv[(csv["optimizer"] == exact.optimizer) & (csv["alpha"] == exact.alpha)]
+        for axis in slices.SETTING_AXES:
+            twins = twins[twins[axis] == main[axis]]
+        [train] = twins.loc[twins["quantity"] == "train", "verdict"]
+        [best] = twins.loc[twins["quantity"] == "test_best", "mean"]
+        assert row["train_verdict"] == train and _close(_number(row["best_mean"]), best)
 
 
 def test_comparisons_cover_every_cell_of_the_grid(smoke, smoke_config):
-    """One comparison per cell (task, optimizer, precision, regularization, compensation,
-    weight decay), quantity and alpha of the grid: the regularization block's cells too."""
+    """One comparison per cell (task, optimizer, precision, batch size, steps,
+    regularization, compensation, weight decay), quantity and alpha of the grid: the
+    regularization block's cells too."""
     work, _ = smoke
     csv = pd.read_csv(work / "results/stats/comparisons.csv")
     expected = set()
     for job, replicas in grid.expand(smoke_config).items():
         for r in replicas:
-            cell = (job.task, job.optimizer, job.precision, r.regularization, r.compensation)
-            expected |= {(*cell, r.weight_decay, q, r.alpha) for q in ("train", "test")}
-    keys = ["task", "optimizer", "precision", "regularization", "compensation"]
+            cell = (job.task, job.optimizer, job.precision, job.batch_size, job.steps)
+            cell += (r.regularization, r.compensation)
+            quantities = ("train", "test", "test_best")
+            expected |= {(*cell, r.weight_decay, q, r.alpha) for q in quantities}
+    keys = ["task", "optimizer", "precision", "batch_size", "steps", "regularization"]
+    keys += ["compensation"]
     shown = set(map(tuple, csv[[*keys, "weight_decay", "quantity", "alpha"]].to_numpy()))
     assert shown == expected and len(csv) == len(expected)
     assert set(csv["regularization"]) == {"none", "coupled", "l2"}
@@ -98,7 +108,7 @@ def test_training_table_has_every_replica_and_recorded_step(smoke, smoke_config)
     work, _ = smoke
     train = smoke_config["train"]
     jobs = grid.expand(smoke_config)
-    job = grid.Job("diabetes", "adam", "float32")
+    job = grid.Job("diabetes", "adam", "float32", 0, train["steps"])
     frame = pd.read_parquet(work / job.path)
     assert list(frame.columns) == [*TRAIN_ID_COLUMNS, *TRAIN_RECORD_COLUMNS]
     # adam: main's 4 alphas x 2 seeds, and the regularization block's 2 x 2 x 2

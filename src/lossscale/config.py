@@ -160,7 +160,21 @@ def validate_config(config: dict | None, schema: dict) -> dict:
     if errors:
         lines = "\n".join(f"  - {_describe(e)}" for e in errors)
         raise ConfigError(f"invalid configuration ({len(errors)} problem(s)):\n{lines}")
+    _inherit_block_settings(instance)
     return instance
+
+
+#: Block keys whose null means the value of the same key under ``train``.
+INHERITED = ("seeds", "steps")
+
+
+def _inherit_block_settings(config: dict) -> None:
+    """Give every block without its own ``seeds`` or ``steps`` the ``train`` value."""
+    train = config.get("train", {})
+    for block in train.get("blocks", {}).values():
+        for key in INHERITED:
+            if block.get(key) is None:
+                block[key] = train[key]
 
 
 #: Config keys that say where and how jobs run, not what the study computes: left out of
@@ -174,3 +188,13 @@ def config_hash(config: dict) -> str:
     cluster does not change the study's identity or rerun its jobs."""
     study = {key: value for key, value in config.items() if key not in PLACEMENT_KEYS}
     return content_hash(study)[:16]
+
+
+def base_hyperparameters(config: dict, task: str, optimizer: str) -> dict:
+    """The optimizer's hyperparameters at alpha = 1 on ``task``: ``optimizers.<name>``
+    with the task's own learning rate (``tasks.<task>.lr.<name>``) where it sets one."""
+    hyper = dict(config["optimizers"][optimizer])
+    own = config["tasks"][task].get("lr", {})
+    if optimizer in own:
+        hyper["lr"] = own[optimizer]
+    return hyper

@@ -1,11 +1,11 @@
 """The training grid: the config's crossed blocks expanded into cells and replicas.
 
-Each block crosses its tasks x optimizers x precisions (one cell each, a ``Job``) with
-its regularizations x compensations x alphas x seeds (the replicas of the cell, trained
-together as one stacked model). Blocks may share cells and replicas (the main block's
-alpha = 1 run is every block's reference); a replica named by several blocks trains once. ``python -m lossscale.grid`` prints the
-size of every block and of the whole grid without training anything.
-"""
+Each block crosses its tasks x optimizers x precisions (one cell each, a ``Job``, at
+the block's batch size and number of steps) with its regularizations x compensations x
+alphas x seeds (the replicas of the cell, trained together as one stacked model).
+Blocks may share cells and replicas (the main block's alpha = 1 run is every block's
+reference); a replica named by several blocks trains once. ``python -m lossscale.grid``
+prints the size of every block and of the whole grid without training anything."""
 
 from __future__ import annotations
 
@@ -27,16 +27,35 @@ SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.y
 
 @dataclass(frozen=True, order=True)
 class Job:
-    """One training cell: a (task, optimizer, precision) and its parquet file (a workflow
-    job trains ``cells_per_job`` of them, see :func:`batches`)."""
+    """One training cell: a (task, optimizer, precision) trained ``steps`` steps on
+    batches of ``batch_size`` examples (0: full batch), all its replicas stacked (a
+    workflow job trains ``cells_per_job`` cells, see :func:`batches`)."""
 
     task: str
     optimizer: str
     precision: str
+    batch_size: int
+    steps: int
+
+    @property
+    def stem(self) -> str:
+        """The cell's name in result, log and checkpoint paths, e.g.
+        ``diabetes/nadam/float32/full-500``."""
+        batch = f"batch{self.batch_size}" if self.batch_size else "full"
+        return f"{self.task}/{self.optimizer}/{self.precision}/{batch}-{self.steps}"
 
     @property
     def path(self) -> str:
-        return f"results/train/{self.task}/{self.optimizer}/{self.precision}.parquet"
+        """The cell's training table."""
+        return f"results/train/{self.stem}.parquet"
+
+    @property
+    def log(self) -> str:
+        return f"logs/train_cell/{self.stem}.log"
+
+    @property
+    def checkpoint(self) -> str:
+        return f"results/checkpoints/{self.stem}.pt"
 
 
 def block_jobs(name: str, block: Mapping, config: Mapping) -> dict[Job, list[Replica]]:
@@ -56,6 +75,11 @@ def block_jobs(name: str, block: Mapping, config: Mapping) -> dict[Job, list[Rep
                 f"train.blocks.{name}: optimizer {optimizer!r} with regularization {reg!r} "
                 f"and compensation {comp!r} is not allowed: {why}"
             )
+    if block["batch_size"] and "lbfgs" in block["optimizers"]:
+        raise ConfigError(
+            f"train.blocks.{name}.batch_size: value {block['batch_size']} is not allowed with "
+            "optimizer 'lbfgs' (its line search evaluates the whole training split); allowed: 0"
+        )
     if block["weight_decay"] == 0 and set(block["regularizations"]) - {"none"}:
         raise ConfigError(
             f"train.blocks.{name}.weight_decay: value 0 is not allowed with regularizations "
@@ -67,11 +91,11 @@ def block_jobs(name: str, block: Mapping, config: Mapping) -> dict[Job, list[Rep
             block["regularizations"],
             block["compensations"],
             block["alphas"],
-            range(config["train"]["seeds"]),
+            range(block["seeds"]),
         )
     ]
     return {
-        Job(*cell): replicas
+        Job(*cell, block["batch_size"], block["steps"]): replicas
         for cell in itertools.product(block["tasks"], block["optimizers"], block["precisions"])
     }
 
@@ -113,12 +137,12 @@ def replica_dicts(replicas: list[Replica]) -> list[dict]:
 def summary(config: Mapping) -> list[dict]:
     """Rows of (block, jobs, replicas, replica-steps), then the whole grid (replicas that
     blocks share counted once)."""
-    steps = config["train"]["steps"]
     blocks = _blocks(config)
     rows = []
     for name, jobs in [*blocks.items(), ("grid", _merge(blocks))]:
         n = sum(len(r) for r in jobs.values())
-        rows.append({"block": name, "jobs": len(jobs), "replicas": n, "replica_steps": n * steps})
+        steps = sum(len(r) * job.steps for job, r in jobs.items())
+        rows.append({"block": name, "jobs": len(jobs), "replicas": n, "replica_steps": steps})
     return rows
 
 
@@ -133,7 +157,7 @@ def format_summary(rows: list[dict], per_job: int = 1) -> str:
             f"{row['block']:<16}{row['jobs']:>6}{row['replicas']:>10}{row['replica_steps']:>16,}"
         )
     cells = rows[-1]["jobs"]
-    jobs = -(-cells // per_job)
+    jobs = len(batches(range(cells), per_job))
     lines.append(f"{cells} cells in {jobs} training jobs of up to {per_job} (cells_per_job)")
     return "\n".join(lines)
 

@@ -22,8 +22,8 @@ CLAIM_COLUMNS = (
 SYMBOLIC, TRAJECTORY, BITWISE = "symbolic", "float64 trajectory", "bitwise"
 CLAIM_METHODS = (SYMBOLIC, TRAJECTORY, BITWISE)
 
-#: A training job: one parquet file per (task, optimizer, precision).
-JOB = ("task", "optimizer", "precision")
+#: A training cell: one parquet file per (task, optimizer, precision, batch size, steps).
+JOB = ("task", "optimizer", "precision", "batch_size", "steps")
 #: What makes a replica within its job (lossscale.train.variants.Replica's fields).
 REPLICA_COLUMNS = ("regularization", "compensation", "weight_decay", "alpha", "seed")
 #: A cell of the comparisons: every alpha x seed of one setting.
@@ -57,17 +57,20 @@ COMPARISON_COLUMNS = (
     "confidence",
     "test",
     "p_value",
-    "p_holm",
+    "family_size",
+    "p_adj",
     "margin",
     "tost_p",
-    "tost_p_holm",
+    "tost_p_adj",
+    "progress",
+    "ref_progress",
     "verdict",
 )
 
 #: A comparison's verdict (comparisons.csv's ``verdict``): the reference row (alpha = 1
 #: against itself), then the outcomes of a comparison.
 REFERENCE = "reference"
-VERDICTS = ("equivalent", "better", "worse", "diverged", "inconclusive")
+VERDICTS = ("equivalent", "better", "worse", "diverged", "neither_trains", "inconclusive")
 
 #: The eps knee per cell (results/stats/knee.csv): alpha* = eps / gradient RMS at
 #: initialization (predicted) against where the final training metric bends (measured).
@@ -81,6 +84,12 @@ KNEE_COLUMNS = (
     "ratio",
     "factor",
     "agrees",
+    "update_knee_first",
+    "update_first_censored",
+    "update_first_agrees",
+    "update_knee_run",
+    "update_run_censored",
+    "update_run_agrees",
 )
 
 #: Round-off against effect (results/stats/roundoff.csv): runs whose loss scale is
@@ -90,12 +99,32 @@ ROUNDOFF_COLUMNS = (
     "alpha",
     "power_of_two",
     "n_seeds",
+    "ref_progress",
+    "trains",
     "bitwise",
     "max_abs_diff",
     "seed_sd",
     "ratio",
     "uncompensated_abs_effect",
     "uncompensated_ratio",
+)
+
+#: Loss magnitude as a loss scale (results/stats/magnitude.csv): runs of two tasks whose
+#: losses differ by a constant factor, at loss scales that undo it.
+MAGNITUDE_COLUMNS = (
+    "task",
+    "other_task",
+    "loss_ratio",
+    *(c for c in CELL if c != "task"),
+    "alpha",
+    "other_alpha",
+    "n_pairs",
+    "n_diverged",
+    "train_metric",
+    "other_train_metric",
+    "max_abs_diff",
+    "seed_sd",
+    "ratio",
 )
 
 #: The phase diagram's arms, by the compensation that trains them: the loss times the
@@ -136,6 +165,12 @@ PHASE_BOUNDARY_COLUMNS = (
     "censored",
     "factor",
     "agrees",
+    "update_knee_first",
+    "update_first_censored",
+    "update_first_agrees",
+    "update_knee_run",
+    "update_run_censored",
+    "update_run_agrees",
 )
 
 #: Per-layer gradients of a deeper network (results/stats/layer_gradients.csv).

@@ -15,7 +15,13 @@ os.environ.update(
 )
 ENV = str(ROOT / "environment.yml")
 
-from lossscale.config import ConfigError, config_hash, load_schema, validate_config
+from lossscale.config import (
+    ConfigError,
+    base_hyperparameters,
+    config_hash,
+    load_schema,
+    validate_config,
+)
 from lossscale.figures import figure_inputs
 from lossscale.grid import batches, block_jobs, expand as expand_grid, replica_dicts
 
@@ -42,15 +48,16 @@ def train_outputs():
 
 def cell_params(cell):
     """What ``train_cell`` needs to train ``cell`` (a ``Job``), besides the shared keys."""
-    name = f"{cell.task}/{cell.optimizer}/{cell.precision}"
     return {
         "task": cell.task,
         "optimizer": cell.optimizer,
         "precision": cell.precision,
+        "batch_size": cell.batch_size,
+        "steps": cell.steps,
         "task_settings": config["tasks"][cell.task],
-        "hyper": config["optimizers"][cell.optimizer],
+        "hyper": base_hyperparameters(config, cell.task, cell.optimizer),
         "replicas": replica_dicts(GRID[cell]),
-        "checkpoint": f"results/checkpoints/{name}.pt",
+        "checkpoint": cell.checkpoint,
     }
 
 
@@ -98,10 +105,24 @@ def jobs_read_by(reads_job):
     return [job.path for job in GRID if reads_job(job)]
 
 
+def magnitude_tasks():
+    """The tasks of the grid's loss-magnitude pairs (``lossscale.stats.magnitude``)."""
+    pairs = magnitude.magnitude_pairs(config["tasks"])
+    return {task for pair in pairs for task in pair[:2]}
+
+
 def layer_task_settings():
     """The settings of the task the layer probe trains (none without a probe)."""
     task = config["phase"]["layers"]["task"]
     return None if task is None else config["tasks"][task]
+
+
+def layer_hyperparameters():
+    """The base hyperparameters of the layer probe's optimizer on its task."""
+    probe = config["phase"]["layers"]
+    if probe["task"] is None:
+        return config["optimizers"][probe["optimizer"]]
+    return base_hyperparameters(config, probe["task"], probe["optimizer"])
 
 
 def phase_outputs():

@@ -16,6 +16,7 @@ BENCHMARKS = [
             "compare_alphas",
             "eps_knee",
             "roundoff",
+            "magnitude",
             "asker_phase",
             "probe_layers",
         )
@@ -32,6 +33,7 @@ rule build_context:
         comparisons=rules.compare_alphas.output.comparisons,
         knee=rules.eps_knee.output.knee,
         roundoff=rules.roundoff.output.roundoff,
+        magnitude=rules.magnitude.output.magnitude,
         phase=rules.asker_phase.output.phase,
         phase_boundaries=rules.asker_phase.output.boundaries,
         layers=rules.probe_layers.output.layers,

@@ -2,7 +2,7 @@
 # (task, optimizer, precision, regularization, compensation, weight decay), on the final
 # recorded step of every replica; the eps knee; round-off against effect in the cells
 # where loss x alpha is exactly undone; the asker's phase diagram.
-from lossscale.stats import knee, phase, roundoff
+from lossscale.stats import knee, magnitude, phase, roundoff
 
 
 rule compare_alphas:
@@ -29,6 +29,7 @@ rule compare_alphas:
         test=config["stats"]["test"],
         margin=config["stats"]["margin"],
         level=config["stats"]["level"],
+        untrained=config["stats"]["untrained"],
     script:
         "../scripts/compare_alphas.py"
 
@@ -61,7 +62,12 @@ rule roundoff:
     input:
         train=jobs_read_by(roundoff.reads_job),
         code=package_code(
-            "stats/load.py", "stats/roundoff.py", "exact.py", "io.py", "tables.py"
+            "stats/load.py",
+            "stats/paired.py",
+            "stats/roundoff.py",
+            "exact.py",
+            "io.py",
+            "tables.py",
         ),
     output:
         roundoff="results/stats/roundoff.csv",
@@ -76,14 +82,40 @@ rule roundoff:
         mem_mb=per_attempt(1000),
         runtime=per_attempt(10),
         cpus_per_task=cpus_from_threads,
+    params:
+        untrained=config["stats"]["untrained"],
     script:
         "../scripts/roundoff.py"
+
+
+rule magnitude:
+    input:
+        train=jobs_read_by(lambda job: job.task in magnitude_tasks()),
+        code=package_code("stats/load.py", "stats/magnitude.py", "io.py", "tables.py"),
+    output:
+        magnitude="results/stats/magnitude.csv",
+    log:
+        "logs/magnitude.log",
+    benchmark:
+        "results/runtime/magnitude.tsv"
+    conda:
+        ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
+    params:
+        tasks=config["tasks"],
+    script:
+        "../scripts/magnitude.py"
 
 
 rule asker_phase:
     input:
         train=phase_outputs(),
         code=package_code(
+            "config.py",
             "stats/load.py",
             "stats/phase.py",
             "stats/knee.py",

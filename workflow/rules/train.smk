@@ -15,7 +15,7 @@ for BATCH, CELLS in enumerate(TRAIN_BATCHES):
         output:
             parquet=[cell.path for cell in CELLS],
         log:
-            [f"logs/train_cell/{c.task}/{c.optimizer}/{c.precision}.log" for c in CELLS],
+            [cell.log for cell in CELLS],
         benchmark:
             f"results/runtime/train_batch/{BATCH}.tsv"
         group:
@@ -30,8 +30,8 @@ for BATCH, CELLS in enumerate(TRAIN_BATCHES):
             cpus_per_task=cpus_from_threads,
         params:
             cells=[cell_params(cell) for cell in CELLS],
-            steps=config["train"]["steps"],
             record_every=config["train"]["record_every"],
+            growth_interval=config["train"]["scaler_growth_interval"],
             device=config["device"],
             threads=config["threads"],
             config_hash=CONFIG_HASH,
@@ -66,7 +66,7 @@ rule probe_layers:
     params:
         probe=config["phase"]["layers"],
         task_settings=layer_task_settings(),
-        hyper=config["optimizers"][config["phase"]["layers"]["optimizer"]],
+        hyper=layer_hyperparameters(),
         seeds=config["train"]["seeds"],
         steps=config["train"]["steps"],
         device=config["device"],

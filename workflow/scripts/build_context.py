@@ -9,7 +9,16 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 setup_logging(snakemake.log[0])
-names = ("claims", "comparisons", "knee", "roundoff", "phase", "phase_boundaries", "layers")
+names = (
+    "claims",
+    "comparisons",
+    "knee",
+    "roundoff",
+    "magnitude",
+    "phase",
+    "phase_boundaries",
+    "layers",
+)
 names += ("symbolic", "ledger")
 write_context(
     inputs={name: snakemake.input[name] for name in names},

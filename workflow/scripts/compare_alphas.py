@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from lossscale.io import setup_logging, write_csv
-from lossscale.stats.load import read_final
+from lossscale.stats.load import read_outcomes
 from lossscale.stats.paired import compare_all
 
 if TYPE_CHECKING:
@@ -11,10 +11,17 @@ if TYPE_CHECKING:
 
 log = setup_logging(snakemake.log[0])
 p = snakemake.params
-final = read_final(snakemake.input.train)
-log.info("read the final rows of %d replicas", len(final))
+final = read_outcomes(snakemake.input.train)
+log.info("read the outcomes of %d replicas", len(final))
 table = compare_all(
-    final, p.confidence, p.resamples, p.seed, test=p.test, margin=p.margin, level=p.level
+    final,
+    p.confidence,
+    p.resamples,
+    p.seed,
+    test=p.test,
+    margin=p.margin,
+    level=p.level,
+    untrained=p.untrained,
 )
 write_csv(table, snakemake.output.comparisons)
 log.info("wrote %d comparisons to %s", len(table), snakemake.output.comparisons)

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 log = setup_logging(snakemake.log[0])
-table = roundoff_table(iter_histories(snakemake.input.train, READ_COLUMNS))
+table = roundoff_table(
+    iter_histories(snakemake.input.train, READ_COLUMNS), snakemake.params.untrained
+)
 write_csv(table, snakemake.output.roundoff)
 log.info("wrote %d round-off rows to %s", len(table), snakemake.output.roundoff)

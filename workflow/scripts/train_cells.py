@@ -14,8 +14,8 @@ for cell, output, log in zip(p.cells, outputs, logs, strict=True):
     setup_logging(log)
     train_cell(
         **cell,
-        steps=p.steps,
         record_every=p.record_every,
+        growth_interval=p.growth_interval,
         device=p.device,
         threads=p.threads,
         config_hash=p.config_hash,

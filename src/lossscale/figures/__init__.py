@@ -65,13 +65,18 @@ def figure_inputs(name: str, config: Mapping[str, Any]) -> dict[str, list[str]]:
         return {"comparisons": [COMPARISONS]}
     if name == "phase_diagram":
         return {"phase": [PHASE], "boundaries": [PHASE_BOUNDARIES]}
-    block = slices.blocks(config)[_figure_block(name, config)]
+    from lossscale.grid import block_jobs  # (imports torch: only when called)
+
+    block_name = _figure_block(name, config)
+    block = slices.blocks(config)[block_name]
     focus = slices.block_focus(block)
     tasks = block["tasks"] if name == "alpha_sweep" else [focus["task"]]
     precisions = block["precisions"] if name == "precision" else [focus["precision"]]
     optimizers = block["optimizers"][:1] if name == "asker_curves" else block["optimizers"]
     paths = sorted(
-        f"results/train/{t}/{o}/{p}.parquet" for t in tasks for o in optimizers for p in precisions
+        job.path
+        for job in block_jobs(block_name, block, config)
+        if job.task in tasks and job.optimizer in optimizers and job.precision in precisions
     )
     return {"train": paths, **({"knee": [KNEE]} if name == "alpha_sweep" else {})}
 

@@ -35,7 +35,7 @@ from lossscale.figures.common import (
     styles,
 )
 from lossscale.stats.load import block_rows
-from lossscale.stats.paired import QUANTITIES
+from lossscale.stats.paired import METRICS
 from lossscale.stats.slices import MAIN_SETTINGS, blocks, main_block, main_slice
 
 NAME = "alpha_sweep"
@@ -58,7 +58,7 @@ def sweep_frame(
     ``quantity`` metric over non-divergent seeds (``value``), ``n_seeds``, ``n_diverged``."""
     block, settings = _main(config)
     rows = block_rows(final, block, **settings)
-    column = QUANTITIES[quantity]
+    column = METRICS[quantity]
     out = seed_means(rows, ["optimizer", "task", "alpha"], [column])
     return out.rename(columns={column: "value"})[
         ["optimizer", "task", "alpha", "value", "n_seeds", "n_diverged"]

@@ -26,7 +26,7 @@ from lossscale.figures.common import (
     styles,
 )
 from lossscale.stats.load import block_rows
-from lossscale.stats.paired import QUANTITIES
+from lossscale.stats.paired import METRICS
 from lossscale.stats.slices import REF_ALPHA, asker_block, block_focus
 
 NAME = "asker_curves"
@@ -53,8 +53,8 @@ def curves_frame(history: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFra
     frames = []
     for alpha, compensation, label in runs:
         run = rows[(rows["alpha"] == alpha) & (rows["compensation"] == compensation)]
-        stats = seed_means(run, ["step"], list(QUANTITIES.values()))
-        for quantity, column in QUANTITIES.items():
+        stats = seed_means(run, ["step"], list(METRICS.values()))
+        for quantity, column in METRICS.items():
             frames.append(
                 stats.rename(
                     columns={column: "mean", f"{column}_min": "low", f"{column}_max": "high"}
@@ -74,7 +74,7 @@ def plot_asker_curves(history: pd.DataFrame, config: Mapping[str, Any]) -> plt.F
     style = {k: {**s, "marker": None} for k, s in styles(runs).items()}
     task = config["tasks"].get(focus["task"], {})
     fig, axes = panel_grid(1, 2, 2.0, sharey=True)
-    for ax, quantity in zip(axes.flat, QUANTITIES, strict=True):
+    for ax, quantity in zip(axes.flat, METRICS, strict=True):
         part = data[data["quantity"] == quantity]
         draw_lines(ax, part, "run", "mean", runs, style, x="step")
         for run in runs:

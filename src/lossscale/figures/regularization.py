@@ -21,7 +21,7 @@ from lossscale.figures.common import (
     seed_means,
 )
 from lossscale.stats.load import block_rows
-from lossscale.stats.paired import QUANTITIES
+from lossscale.stats.paired import METRICS
 from lossscale.stats.slices import block_focus, regularization_block
 
 NAME = "regularization"
@@ -38,9 +38,9 @@ def regularization_frame(final: pd.DataFrame, config: Mapping[str, Any]) -> pd.D
     block = _block(config)
     fixed = {k: v for k, v in block_focus(block).items() if k != "regularization"}
     rows = block_rows(final, block, **fixed)
-    out = seed_means(rows, ["optimizer", "regularization", "alpha"], list(QUANTITIES.values()))
-    out = out.rename(columns={column: quantity for quantity, column in QUANTITIES.items()})
-    return out[["optimizer", "regularization", "alpha", *QUANTITIES, "n_seeds", "n_diverged"]]
+    out = seed_means(rows, ["optimizer", "regularization", "alpha"], list(METRICS.values()))
+    out = out.rename(columns={column: quantity for quantity, column in METRICS.items()})
+    return out[["optimizer", "regularization", "alpha", *METRICS, "n_seeds", "n_diverged"]]
 
 
 def plot_regularization(final: pd.DataFrame, config: Mapping[str, Any]) -> plt.Figure:

@@ -1,5 +1,5 @@
 """The verdict heatmap: optimizer (rows, config order) x alpha (columns) on the asker's
-task at the main settings, each cell coloured by its test-metric verdict from
+task at the main settings, each cell coloured by its training-metric verdict from
 results/stats/comparisons.csv (with a symbol, so that it reads without colour);
 combinations the grid does not train stay blank, the reference column is framed."""
 
@@ -16,7 +16,7 @@ import seaborn as sns
 
 from lossscale.figures.common import alpha_text, legend, optimizer_label, ordered, require
 from lossscale.figures.theme import PALETTE, TEXT_WIDTH
-from lossscale.stats.slices import MAIN_SETTINGS, REF_ALPHA, grid_orders, main_slice
+from lossscale.stats.slices import MAIN_SETTINGS, REF_ALPHA, REGIME, grid_orders, main_slice
 from lossscale.tables import REFERENCE, VERDICTS
 
 NAME = "verdict_heatmap"
@@ -27,6 +27,7 @@ VERDICT_STYLE = {
     "better": (2, "+"),
     "worse": (1, "\N{MINUS SIGN}"),
     "diverged": (4, "\N{MULTIPLICATION SIGN}"),
+    "neither_trains": (5, "\N{EMPTY SET}"),
     "inconclusive": (8, "?"),
 }
 assert set(VERDICT_STYLE) == {REFERENCE, *VERDICTS}
@@ -38,11 +39,12 @@ def verdict_colour(verdict: str) -> tuple[float, float, float, float]:
 
 
 def verdict_frame(comparisons: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
-    """The test verdicts of the asker's task at the main settings: a frame with optimizers
-    (config order) as index, alphas (ascending) as columns, NaN where there is none."""
+    """The training-metric verdicts of the asker's task at the main settings (whether and
+    how a run trains is judged on the training metric): a frame with optimizers (config
+    order) as index, alphas (ascending) as columns, NaN where there is none."""
     where = main_slice(config)
-    keep = comparisons["quantity"] == "test"
-    for axis in ("task", *MAIN_SETTINGS):
+    keep = comparisons["quantity"] == "train"
+    for axis in ("task", *MAIN_SETTINGS, *REGIME):
         keep &= comparisons[axis] == where[axis]
     rows = comparisons[keep]
     table = rows.pivot_table(
@@ -54,7 +56,7 @@ def verdict_frame(comparisons: pd.DataFrame, config: Mapping[str, Any]) -> pd.Da
 
 def plot_verdict_heatmap(comparisons: pd.DataFrame, config: Mapping[str, Any]) -> plt.Figure:
     """The heatmap with a legend of every verdict."""
-    table = require(verdict_frame(comparisons, config), NAME, "no test verdicts")
+    table = require(verdict_frame(comparisons, config), NAME, "no training-metric verdicts")
     rgba = np.zeros((*table.shape, 4))
     for (i, j), verdict in np.ndenumerate(table.to_numpy(dtype=object)):
         if isinstance(verdict, str):
@@ -80,7 +82,7 @@ def plot_verdict_heatmap(comparisons: pd.DataFrame, config: Mapping[str, Any]) -
         )
     where = main_slice(config)
     ax.set_xlabel(r"loss scale $\alpha$ (framed: the reference $\alpha = 1$)")
-    ax.set_title(f"test-metric verdict against $\\alpha = 1$, task {where['task']}", pad=3)
+    ax.set_title(f"training-metric verdict against $\\alpha = 1$, task {where['task']}", pad=3)
     sns.despine(ax=ax, left=True, bottom=True)
     handles = [
         plt.Rectangle((0, 0), 1, 1, facecolor=verdict_colour(v), edgecolor="none")

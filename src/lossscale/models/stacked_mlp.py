@@ -1,7 +1,8 @@
 """An MLP whose parameters hold R independent replicas along dimension 0.
 
 Shape convention: weights ``[R, fan_in, fan_out]``, biases ``[R, 1, fan_out]``, shared
-inputs ``[N, d]``, outputs ``[R, N]`` (``[R, N, K]`` for K > 1 outputs). Replica r
+inputs ``[N, d]`` (or per-replica inputs ``[R, N, d]``, a minibatch each), outputs
+``[R, N]`` (``[R, N, K]`` for K > 1 outputs). Replica r
 computes what a one-replica model with the slices ``[r]`` computes, up to round-off:
 the same as ``nn.Sequential`` of ``nn.Linear`` layers and the hidden activation.
 """
@@ -61,7 +62,8 @@ def forward(
     activation: str = "tanh",
     output_scale: float = 1.0,
 ) -> torch.Tensor:
-    """Outputs ``[R, N]`` (or ``[R, N, K]``) of the stacked MLP ``params`` on ``x [N, d]``.
+    """Outputs ``[R, N]`` (or ``[R, N, K]``) of the stacked MLP ``params`` on ``x [N, d]``
+    (or ``[R, N, d]``).
 
     ``params`` alternates weights ``[R, fan_in, fan_out]`` and biases ``[R, 1, fan_out]``
     for any R (1 for one replica's tensors unsqueezed). Each layer is one batched
@@ -82,8 +84,7 @@ def forward(
             h = act(h) if layer < last else h
         return h.squeeze(-1) * output_scale
     act = _IN_PLACE.get(activation, act)
-    replicas = params[0].shape[0]
-    h = x.expand(replicas, *x.shape)
+    h = x if x.dim() == 3 else x.expand(params[0].shape[0], *x.shape)
     for layer in range(last + 1):
         w, b = params[2 * layer], params[2 * layer + 1]
         if layer == last and layer > 0 and w.shape[-1] == 1:

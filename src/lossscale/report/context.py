@@ -20,9 +20,10 @@ from lossscale import grid
 from lossscale.io import write_json
 from lossscale.provenance import git_commit, package_versions
 from lossscale.report import findings
-from lossscale.report.evidence import knee_summary, roundoff_summary
+from lossscale.report.evidence import knee_summary, magnitude_summary, roundoff_summary
 from lossscale.report.filters import is_missing
 from lossscale.report.phase import phase_summary
+from lossscale.report.robustness import lr_choices, reference_means, robustness
 from lossscale.report.theory import claim_list, derivations, ledger_counts, theory_table
 from lossscale.stats import slices
 from lossscale.tables import (
@@ -31,6 +32,7 @@ from lossscale.tables import (
     COMPARISON_COLUMNS,
     KNEE_COLUMNS,
     LAYER_COLUMNS,
+    MAGNITUDE_COLUMNS,
     OPTIMIZER_LABELS,
     PHASE_BOUNDARY_COLUMNS,
     PHASE_COLUMNS,
@@ -75,11 +77,32 @@ OPTIMIZER_INFO: dict[str, dict[str, Any]] = {
     name: optimizer_info(name) for name in OPTIMIZER_LABELS
 }
 
-_INT_COLUMNS = ("n_seeds", "n_pairs", "n_diverged", "n_exploded", "seed", "layer", "n_params")
-_BOOL_COLUMNS = ("power_of_two", "bitwise", "agrees", "output_scaled", "asker_pattern")
+_INT_COLUMNS = (
+    "n_seeds",
+    "family_size",
+    "n_pairs",
+    "n_diverged",
+    "n_exploded",
+    "seed",
+    "layer",
+    "n_params",
+    "batch_size",
+    "steps",
+)
+_BOOL_COLUMNS = (
+    "power_of_two",
+    "bitwise",
+    "trains",
+    "agrees",
+    "update_first_agrees",
+    "update_run_agrees",
+    "output_scaled",
+    "asker_pattern",
+)
 _NUMBERS = ("weight_decay", "alpha", "max_rel_deviation", "tolerance")
 _TEXT_COLUMNS = frozenset(
     {*CELL, *CLAIM_COLUMNS, "quantity", "test", "verdict", "arm", "outcome", "boundary"}
+    | {"other_task"}
     | {"predicted_regime", "measured_regime"}
 ) - set(_NUMBERS)
 
@@ -87,7 +110,7 @@ _TEXT_COLUMNS = frozenset(
 def _clean(value: Any, column: str) -> Any:
     """A JSON-ready cell: None for a missing value ("" for an empty ``censored``), int
     counts, bools, str for text columns, float otherwise."""
-    if column == "censored":
+    if column.endswith("censored"):
         return "" if is_missing(value) else str(value)
     if is_missing(value):
         return None
@@ -176,6 +199,9 @@ def block_settings(config: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dic
                 "regularizations": list(block["regularizations"]),
                 "compensations": list(block["compensations"]),
                 "weight_decay": float(block["weight_decay"]),
+                "seeds": int(block["seeds"]),
+                "steps": int(block["steps"]),
+                "batch_size": int(block["batch_size"]),
                 **{k: sizes[name][k] for k in ("jobs", "replicas", "replica_steps")},
             }
         )
@@ -219,6 +245,7 @@ def study_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "seeds": train["seeds"],
         "steps": train["steps"],
         "record_every": train["record_every"],
+        "scaler_growth_interval": train["scaler_growth_interval"],
         "precisions": orders["precision"],
         "regularizations": orders["regularization"],
         "compensations": orders["compensation"],
@@ -229,6 +256,8 @@ def study_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "test": stats["test"],
         "margin": stats["margin"],
         "level": stats["level"],
+        "untrained_percent": 100 * stats["untrained"],
+        "family_size": None,  # from the data (build_context)
         "knee_factor": stats["knee_factor"],
         # all signs equal: the smallest two-sided p of the signed-rank test
         "wilcoxon_min_p": 2.0 ** (1 - train["seeds"]),
@@ -295,7 +324,7 @@ def build_context(
     """The whole context, from the result files, the validated config and provenance.
 
     ``inputs`` names the result files: ``claims``, ``comparisons``, ``knee`` and
-    ``roundoff`` (CSV), and optionally ``phase``, ``phase_boundaries`` and ``layers``
+    ``roundoff`` (CSV), and optionally ``magnitude``, ``phase``, ``phase_boundaries`` and ``layers``
     (the phase diagram's CSVs: without them the paper has no phase diagram) and
     ``symbolic`` and ``ledger`` (the derivation stage's JSON: without them the paper
     shows no derivations or notes). ``config``
@@ -314,19 +343,35 @@ def build_context(
     comparisons = sorted(
         read_table(inputs["comparisons"], COMPARISON_COLUMNS), key=lambda r: _sort_key(r, orders)
     )
-    for key, column in (("confidence", "confidence"), ("margin", "margin"), ("test", "test")):
+    for key, column in (
+        ("confidence", "confidence"),
+        ("margin", "margin"),
+        ("test", "test"),
+        ("family_size", "family_size"),
+    ):
         used = {r[column] for r in comparisons if r[column] is not None}
         if len(used) > 1:
             raise ValueError(f"{inputs['comparisons']}: several values of {column}: {used}")
         if used:  # what the statistics actually used
             study[key] = used.pop()
     study["confidence_percent"] = 100 * study["confidence"]
+    study["lr_choices"] = lr_choices(config)
     main = slices.main_slice(config)
     in_main = [r for r in comparisons if slices.in_setting(r, main)]
     shown = slices.table_alphas(r["alpha"] for r in in_main)
     study["main"]["table_alphas"] = shown
+    others = {(r["optimizer"], r["alpha"], r["quantity"]): r for r in in_main}
+
+    def other(r: dict, quantity: str, key: str) -> Any:
+        row = others.get((r["optimizer"], r["alpha"], quantity))
+        return None if row is None else row[key]
+
     results = [
         {**r, "label": findings.label(r["optimizer"])}
+        | {
+            "best_mean": other(r, "test_best", "mean"),
+            "train_verdict": other(r, "train", "verdict"),
+        }
         for r in in_main
         if r["quantity"] == "test" and r["alpha"] in shown
     ]
@@ -346,7 +391,9 @@ def build_context(
         "findings": found,
         "verdicts": {
             "main": findings.verdict_counts(in_main),
+            "main_train": findings.verdict_counts(in_main, "train"),
             "grid": findings.verdict_counts(comparisons),
+            "grid_train": findings.verdict_counts(comparisons, "train"),
         },
         "blocks": blocks,
         "by_axis": {
@@ -355,8 +402,13 @@ def build_context(
         },
         "asker": findings.asker_findings(comparisons, config),
         "focal": findings.focal_findings(comparisons, study["tasks"], main, names),
+        "robustness": robustness(comparisons, config),
+        "regularization_at_one": reference_means(
+            comparisons, config, slices.regularization_block(config)
+        ),
         "knee": knee_summary(read_table(inputs["knee"], KNEE_COLUMNS)),
         "roundoff": roundoff_summary(read_table(inputs["roundoff"], ROUNDOFF_COLUMNS)),
+        "magnitude": magnitude_summary(_optional_table(inputs, "magnitude", MAGNITUDE_COLUMNS)),
         "phase": phase_summary(
             _optional_table(inputs, "phase", PHASE_COLUMNS),
             _optional_table(inputs, "phase_boundaries", PHASE_BOUNDARY_COLUMNS),

@@ -1,5 +1,6 @@
-"""The two mechanisms the paper tests beyond the verdicts: the eps knee (knee.csv) and
-round-off against effect (roundoff.csv), summarized for the text and its tables."""
+"""The mechanisms the paper tests beyond the verdicts: the eps knee (knee.csv), round-off
+against effect (roundoff.csv) and loss magnitude as a loss scale (magnitude.csv),
+summarized for the text and its tables."""
 
 from __future__ import annotations
 
@@ -26,7 +27,32 @@ def knee_summary(rows: Sequence[Row]) -> dict[str, Any]:
     """
     table = [{**r, "label": label(r["optimizer"])} for r in rows]
     uncensored = [r["ratio"] for r in rows if not r["censored"] and r["ratio"]]
+    by_update = {}
+    for name in ("first", "run"):
+        located = [
+            r[f"update_knee_{name}"] / r["predicted_knee"]
+            for r in rows
+            if not r[f"update_{name}_censored"] and r[f"update_knee_{name}"] and r["predicted_knee"]
+        ]
+        by_update[name] = {
+            "agree": sum(r[f"update_{name}_agrees"] is True for r in rows),
+            "disagree": sum(r[f"update_{name}_agrees"] is False for r in rows),
+            "n_located": len(located),
+            "ratio_geomean": _geomean(located),
+            "ratio_min": min(located, default=None),
+            "ratio_max": max(located, default=None),
+        }
+    budgets: dict[tuple, list[Row]] = {}
+    for r in table:
+        budgets.setdefault((r["task"], r["optimizer"]), []).append(r)
     return {
+        "by_update": by_update,
+        # the same optimizer and task at several step budgets: what the budget moves
+        "budgets": [
+            {"task": t, "label": label(o), "rows": sorted(rs, key=lambda r: r["steps"])}
+            for (t, o), rs in budgets.items()
+            if len({r["steps"] for r in rs}) > 1
+        ],
         "rows": table,
         "n": len(rows),
         "agree": sum(r["agrees"] is True for r in rows),
@@ -72,6 +98,7 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
                 "precision": precision,
                 "regularization": reg,
                 "compensation": comp,
+                "trains": all(r["trains"] for r in group),
                 "n_powers": len(powers),
                 "n_powers_bitwise": sum(bool(r["bitwise"]) for r in powers),
                 "n_others": len(others),
@@ -83,7 +110,15 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
     powers = [r for r in rows if r["power_of_two"]]
     others = [r for r in rows if not r["power_of_two"]]
     exceptions = [t for t in table if t["noisy_alphas"]]
+    training = [t for t in table if t["trains"]]
     return {
+        # the bound that means something: cells whose reference run trains
+        "n_cells_training": len(training),
+        "max_ratio_training": _max([t["max_ratio"] for t in training]),
+        "max_ratio_rest_training": _max(
+            [t["max_ratio"] for t in training if not t["noisy_alphas"]]
+        ),
+        "training_tasks": list(dict.fromkeys(t["task"] for t in training)),
         # cells where round-off reached the seed-to-seed spread, and the largest ratio
         # of all the others
         "exceptions": exceptions,
@@ -98,4 +133,21 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "n_others": len(others),
         "max_ratio": _max([r["ratio"] for r in others]),
         "max_uncompensated_ratio": _max([r["uncompensated_ratio"] for r in others]),
+    }
+
+
+def magnitude_summary(rows: Sequence[Row]) -> dict[str, Any]:
+    """Runs of two tasks whose losses differ by a constant factor, at loss scales that
+    undo it: how many pairs, and how far apart against the seed-to-seed spread."""
+    paired = [r for r in rows if r["n_pairs"] and r["n_pairs"] >= 2]
+    ratios = [r["ratio"] for r in paired if r["ratio"] is not None]
+    return {
+        "n": len(rows),
+        "n_paired": len(paired),
+        "pairs": list(dict.fromkeys((r["task"], r["other_task"]) for r in rows)),
+        "optimizers": [label(o) for o in dict.fromkeys(r["optimizer"] for r in rows)],
+        "max_ratio": _max(ratios),
+        "median_ratio": statistics.median(ratios) if ratios else None,
+        "n_within_sd": sum(v < 1 for v in ratios),
+        "n_diverged": sum(r["n_diverged"] > 0 for r in rows),
     }

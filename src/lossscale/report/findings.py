@@ -32,7 +32,7 @@ def effect(row: Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
     keys = ("alpha", "mean", "ref_mean", "effect", "ci_low", "ci_high", "verdict")
-    keys += ("n_seeds", "n_pairs", "n_diverged", "p_value", "p_holm", "tost_p_holm")
+    keys += ("n_seeds", "n_pairs", "n_diverged", "p_value", "p_adj", "tost_p_adj")
     out = {k: row[k] for k in keys}
     out["identical"] = row["effect"] == 0 and row["ci_low"] == 0 and row["ci_high"] == 0
     return out
@@ -48,9 +48,10 @@ def verdict_alphas(rows: Iterable[Row], quantity: str = "test") -> dict[str, lis
     return out
 
 
-def verdict_counts(rows: Iterable[Row]) -> dict[str, int]:
-    """Test comparisons (alpha = 1 itself left out) per verdict, every verdict a key."""
-    return {v: len(a) for v, a in verdict_alphas(rows).items()}
+def verdict_counts(rows: Iterable[Row], quantity: str = "test") -> dict[str, int]:
+    """``quantity`` comparisons (alpha = 1 itself left out) per verdict, every verdict a
+    key."""
+    return {v: len(a) for v, a in verdict_alphas(rows, quantity).items()}
 
 
 def _cells(rows: Iterable[Row]) -> dict[tuple, list[Row]]:
@@ -85,6 +86,12 @@ def cell_finding(rows: list[Row]) -> dict[str, Any]:
         "changed": bool(by_verdict["better"] or by_verdict["worse"]),
         "all_equivalent": bool(by_verdict["equivalent"])
         and all(not a for v, a in by_verdict.items() if v != "equivalent"),
+        # equivalent wherever both runs trained, and neither trained at the other alphas
+        "equivalent_where_trained": bool(by_verdict["neither_trains"])
+        and bool(by_verdict["equivalent"])
+        and all(not a for v, a in by_verdict.items() if v not in ("equivalent", "neither_trains")),
+        "never_trained": bool(by_verdict["neither_trains"])
+        and all(not a for v, a in by_verdict.items() if v != "neither_trains"),
     }
 
 
@@ -146,7 +153,8 @@ def _index(comparisons: Iterable[Row], quantity: str = "test") -> dict[tuple, Ro
 
 def block_settings(block: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every setting a block crosses (task x precision x regularization x compensation),
-    with the weight decay its regularization implies."""
+    with the weight decay its regularization implies and the block's batch size and
+    steps."""
     return [
         {
             "task": task,
@@ -154,6 +162,7 @@ def block_settings(block: Mapping[str, Any]) -> list[dict[str, Any]]:
             "regularization": reg,
             "compensation": comp,
             "weight_decay": float(block["weight_decay"]) if reg != "none" else 0.0,
+            **{key: block[key] for key in slices.REGIME},
         }
         for task, precision, reg, comp in itertools.product(
             block["tasks"], block["precisions"], block["regularizations"], block["compensations"]
@@ -279,7 +288,9 @@ def focal_findings(
 
 def by_axis(blocks: Sequence[Mapping[str, Any]], axis: str) -> dict[str, dict[str, list[str]]]:
     """Over the blocks that cross ``axis`` (e.g. compensation), per value of it: the
-    optimizers tested, those equivalent at every loss scale, those changed (better or
+    optimizers tested, those equivalent at every loss scale, those equivalent wherever
+    both runs trained (and untrained in both elsewhere), those that trained at no loss
+    scale, those changed (better or
     worse) at some loss scale, those that diverged at some loss scale, and the loss
     scales at which the final training metric ``moved`` (was not equivalent or
     inconclusive) for any of them."""
@@ -290,7 +301,8 @@ def by_axis(blocks: Sequence[Mapping[str, Any]], axis: str) -> dict[str, dict[st
         for s in block["settings"]:
             entry = out.setdefault(
                 s[axis],
-                {"tested": [], "all_equivalent": [], "changed": [], "diverged": [], "moved": []},
+                {"tested": [], "all_equivalent": [], "changed": [], "diverged": [], "moved": []}
+                | {"equivalent_where_trained": [], "never_trained": []},
             )
             for f in s["cells"]:
                 entry["tested"].append(f["label"])
@@ -298,6 +310,9 @@ def by_axis(blocks: Sequence[Mapping[str, Any]], axis: str) -> dict[str, dict[st
                 entry["moved"] += moved["better"] + moved["worse"] + moved["diverged"]
                 if f["all_equivalent"]:
                     entry["all_equivalent"].append(f["label"])
+                for key in ("equivalent_where_trained", "never_trained"):
+                    if f[key]:
+                        entry[key].append(f["label"])
                 if f["changed"]:
                     entry["changed"].append(f["label"])
                 if f["by_verdict"]["diverged"]:

@@ -21,11 +21,13 @@ RESULTS_KEYS = (
     "n_seeds",
     "n_diverged",
     "mean",
+    "best_mean",
     "effect",
     "ci",
-    "p_holm",
-    "tost_p_holm",
+    "p_adj",
+    "tost_p_adj",
     "verdict",
+    "train_verdict",
 )
 #: Column order of the claims-ledger table (one row per claim, see report.theory).
 CLAIMS_KEYS = (
@@ -58,15 +60,18 @@ BLOCKS_KEYS = (
     "precisions",
     "regularizations",
     "compensations",
+    "seeds",
+    "steps",
+    "batch",
     "jobs",
     "replicas",
     "replica_steps",
 )
 #: Column order of the theory table (one row per subject, see report.theory).
 THEORY_KEYS = ("subject", "transforms", "symbolic", "float64", "bitwise", "counter")
-KNEE_KEYS = ("task", "optimizer", "eps", "grad_rms_init", "predicted", "measured", "ratio")
-KNEE_KEYS += ("agrees",)
-ROUNDOFF_KEYS = ("task", "optimizer", "compensation", "bitwise", "max_ratio")
+KNEE_KEYS = ("task", "steps", "optimizer", "eps", "grad_rms_init", "predicted", "measured")
+KNEE_KEYS += ("ratio", "agrees", "update_first", "update_agrees")
+ROUNDOFF_KEYS = ("task", "optimizer", "compensation", "trains", "bitwise", "max_ratio")
 ROUNDOFF_KEYS += ("max_uncompensated_ratio",)
 
 

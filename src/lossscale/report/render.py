@@ -71,6 +71,7 @@ SYMBOLS: dict[str, str] = {
     "a_eta": r"a\eta",
     "P": "P",
     "P_over_eta": r"P/\eta",
+    "sqrt_one_minus_rho": r"\sqrt{1-\rho}",
 }
 #: The percent sign, which is text, not math: (LaTeX, Markdown).
 PERCENT = (r"\%", "%")

@@ -3,8 +3,15 @@
 Adam-type updates are ``lr * m / (sqrt(v) + eps)``: with a gradient RMS far below eps
 the update is ``lr * m / eps`` and barely moves; multiplying the loss by alpha lifts the
 gradient RMS above eps. The predicted knee is ``alpha* = eps / (gradient RMS at
-initialization)``; the measured one is where the final training metric against alpha
-falls halfway from its initial value to its value at the largest alpha.
+initialization)``. It is measured three ways:
+
+- by the outcome: where the final training metric against alpha falls halfway from its
+  initial value to its value at the largest alpha (this depends on the step budget as
+  well as on eps);
+- by the update: where the RMS of the applied update reaches half its value at the
+  largest alpha (where ``m / (sqrt(v) + eps)`` has saturated), for the first update and
+  for the mean update of the run. For one coordinate, ``|g| / (|g| + eps)`` is one half
+  exactly where ``alpha |g| = eps``, so this measures eps against the gradient directly.
 """
 
 from __future__ import annotations
@@ -25,8 +32,11 @@ SETTINGS = {"precision": "float32", "regularization": "none", "compensation": "n
 MIN_ALPHAS = 3
 #: No bend when the curve falls by less than this fraction of the initial metric.
 FLAT = 0.1
+#: The update has saturated at the largest alpha unless it is this many times the update
+#: at the second largest.
+SATURATED = 1.5
 #: The training-table columns the knee reads.
-READ_COLUMNS = ("alpha", "seed", "step", "train_metric", "grad_rms", "diverged")
+READ_COLUMNS = ("alpha", "seed", "step", "train_metric", "grad_rms", "update_rms", "diverged")
 
 
 def reads_job(job) -> bool:
@@ -70,6 +80,33 @@ def agrees(predicted: float, measured: float, censored: str, factor: float) -> b
     return bool(predicted / factor <= measured <= factor * predicted)
 
 
+def update_knee(update: pd.Series) -> tuple[float, str]:
+    """Where the mean update RMS against alpha (``update`` indexed by ascending alpha)
+    first reaches half its value at the largest alpha, and how it is censored (as in
+    :func:`crossing`; ``flat`` without a positive value at the largest alpha; ``above``,
+    with the largest alpha as a lower bound, while the update still grows by more than
+    ``SATURATED`` from the second largest alpha to the largest: then the largest alpha's
+    update is not the saturated one the level is half of)."""
+    update = update.dropna()
+    if update.empty or not update.iloc[-1] > 0:
+        return np.nan, "flat"
+    alphas = update.index.to_numpy()
+    if update.size > 1 and update.iloc[-1] > SATURATED * update.iloc[-2]:
+        return float(alphas[-1]), "above"
+    return crossing(alphas, -update.to_numpy(), -update.iloc[-1] / 2)
+
+
+def update_curves(cell: pd.DataFrame) -> dict[str, pd.Series]:
+    """Mean update RMS per alpha over the non-divergent replicas: of the first update
+    (``first``) and averaged over the run's updates (``run``)."""
+    live = cell[~cell["diverged"]]
+    first = live[live["step"] == 0].groupby("alpha")["update_rms"].mean()
+    per_replica = live.groupby(["alpha", "seed"])["update_rms"].mean()
+    run = per_replica.groupby("alpha").mean()
+    alphas = sorted(set(cell["alpha"]))
+    return {"first": first.reindex(alphas), "run": run.reindex(alphas)}
+
+
 def cell_knee(cell: pd.DataFrame, eps: float, factor: float) -> dict:
     """The knee row of one cell's training history (every recorded step)."""
     init = cell[cell["step"] == 0]
@@ -85,7 +122,15 @@ def cell_knee(cell: pd.DataFrame, eps: float, factor: float) -> dict:
     with np.errstate(divide="ignore", invalid="ignore"):  # eps or gradient RMS 0
         predicted = float(np.float64(eps) / grad_rms_init)
         ratio = float(np.float64(measured) / predicted)
-    return {
+    by_update = {}
+    for name, series in update_curves(cell).items():
+        knee, how = update_knee(series)
+        by_update |= {
+            f"update_knee_{name}": knee,
+            f"update_{name}_censored": how,
+            f"update_{name}_agrees": agrees(predicted, knee, how, factor),
+        }
+    return by_update | {
         "eps": eps,
         "grad_rms_init": grad_rms_init,
         "predicted_knee": predicted,
@@ -119,5 +164,6 @@ def knee_table(
             if optimizer not in eps:
                 raise ValueError(f"optimizers.{optimizer}.eps: no value given for the knee")
             rows.append(dict(zip(CELL, key, strict=True)) | cell_knee(cell, eps[optimizer], factor))
-    table = pd.DataFrame(rows, columns=list(KNEE_COLUMNS)).astype({"agrees": "boolean"})
+    flags = ("agrees", "update_first_agrees", "update_run_agrees")
+    table = pd.DataFrame(rows, columns=list(KNEE_COLUMNS)).astype(dict.fromkeys(flags, "boolean"))
     return table.sort_values(list(CELL), ignore_index=True)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossscale.stats.slices import AXES
+from lossscale.stats.slices import AXES, REGIME
 from lossscale.tables import CELL
 
 #: What the statistics and the figures read from a training table: the replica's
@@ -37,6 +37,28 @@ def final_rows(history: pd.DataFrame) -> pd.DataFrame:
     return history[history["step"] == last]
 
 
+def outcomes(history: pd.DataFrame) -> pd.DataFrame:
+    """Every replica's final row with ``train_metric_init`` (its training metric at step
+    0) and ``test_metric_best`` (its lowest held-out metric at a recorded step before it
+    diverged: the early-stopped value). ``history`` holds every recorded step."""
+    key = list(REPLICA_KEY)
+    init = history.loc[history["step"] == 0, [*key, "train_metric"]]
+    best = history[~history["diverged"]].groupby(key, sort=False)["test_metric"].min()
+    return (
+        final_rows(history)
+        .merge(init.rename(columns={"train_metric": "train_metric_init"}), on=key, how="left")
+        .merge(best.rename("test_metric_best").reset_index(), on=key, how="left")
+    )
+
+
+def read_outcomes(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """:func:`outcomes` of every replica in the per-job tables, one file at a time."""
+    frames = [outcomes(history) for history in iter_histories(paths, FINAL_COLUMNS)]
+    if not frames:
+        raise ValueError("no training results to read")
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_final(paths: Iterable[str | Path], columns: Iterable[str] = FINAL_COLUMNS) -> pd.DataFrame:
     """Every replica's final row from the per-job tables, reading only ``columns``.
 
@@ -61,11 +83,14 @@ def iter_histories(
 
 def block_rows(frame: pd.DataFrame, block: Mapping[str, Any], **fixed: Any) -> pd.DataFrame:
     """The rows of ``frame`` that a config block trains: its tasks, optimizers,
-    precisions, regularizations, compensations, alphas and weight decay (0 without
-    regularization). ``fixed`` pins an axis to one value (e.g. ``task="diabetes"``)."""
+    precisions, regularizations, compensations, alphas, weight decay (0 without
+    regularization), batch size and steps. ``fixed`` pins an axis to one value (e.g.
+    ``task="diabetes"``)."""
     keep = pd.Series(True, index=frame.index)
     for axis, key in AXES.items():
         keep &= frame[axis].isin([fixed[axis]] if axis in fixed else block[key])
+    for key in REGIME:
+        keep &= frame[key] == block[key]
     if "alpha" in frame.columns:
         keep &= frame["alpha"].astype(float).isin([float(a) for a in block["alphas"]])
     decay = np.where(frame["regularization"] == "none", 0.0, float(block["weight_decay"]))

@@ -4,10 +4,22 @@ Pure functions on tidy frames. Replicas with the same seed share their initializ
 so the difference ``metric(alpha, seed) - metric(1, seed)`` removes the seed effect.
 Divergent replicas (non-finite final metric) are counted, never silently dropped.
 
-Each alpha gets a percentile bootstrap interval of the mean difference, a two-sided
-paired test (t or Wilcoxon signed-rank), an equivalence test (TOST, Schuirmann 1987)
-for ``|mean difference| < margin``, Holm's correction of both over the alphas of a
-(cell, quantity), and a verdict (``tables.VERDICTS``).
+Three quantities are compared: the final training metric, the final held-out metric
+and the early-stopped held-out metric (the lowest held-out value of the run). Each
+alpha gets a percentile bootstrap interval of the mean difference, a two-sided paired
+test (t or Wilcoxon signed-rank), an equivalence test (TOST, Schuirmann 1987) for
+``|mean difference| < margin``, both p-values adjusted for multiplicity, and a verdict
+(``tables.VERDICTS``).
+
+Multiplicity: the family of a comparison is its sweep, the loss scales of one cell and
+quantity, and every sweep counts as large as the whole grid's set of loss scales other
+than 1 (``family_size``): Bonferroni's ``min(1, m p)``. The same comparison thus gets
+the same correction in every block, whatever the block's alpha grid, and the error
+rate of every sweep stays below the level.
+
+Whether a run trains is judged on the training metric: a comparison whose reference
+and alpha run both end within ``untrained`` (a fraction) of their initial training
+metric is ``neither_trains``, whatever its held-out metrics.
 """
 
 from __future__ import annotations
@@ -16,22 +28,26 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lossscale.stats.load import final_rows
+from lossscale.stats.load import final_rows, outcomes
 from lossscale.tables import CELL, COMPARISON_COLUMNS, REFERENCE
 
-QUANTITIES = {"train": "train_metric", "test": "test_metric"}
+#: The metrics recorded at every step, by quantity name.
+METRICS = {"train": "train_metric", "test": "test_metric"}
+#: The compared quantities: the final metrics and the early-stopped held-out metric.
+QUANTITIES = METRICS | {"test_best": "test_metric_best"}
 #: The paired tests (config ``stats.test``).
 TESTS = ("t", "wilcoxon")
 REF_ALPHA = 1.0
 
 __all__ = [
+    "METRICS",
     "QUANTITIES",
     "TESTS",
+    "adjust",
     "bootstrap_ci",
     "compare_all",
     "compare_cell",
     "final_rows",
-    "holm",
     "paired_p",
     "tost_p",
     "verdict",
@@ -108,35 +124,40 @@ def tost_p(diffs: np.ndarray, margin: float, test: str) -> float:
     )
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjustment over the finite entries of ``p``; NaN stays NaN.
-
-    Of m p-values, the j-th smallest (j from 0) becomes the running maximum of
-    ``(m - j) * p_(j)``, capped at 1 (statsmodels' ``multipletests(method="holm")``, which
-    tests/test_stats.py checks it against, without its garbage collection per call).
-    """
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    order = ok[np.argsort(p[ok], kind="stable")]
-    steps = np.maximum.accumulate((len(order) - np.arange(len(order))) * p[order])
-    out[order] = np.minimum(steps, 1.0)
-    return out
+def adjust(p: np.ndarray, family_size: int) -> np.ndarray:
+    """Bonferroni's adjustment for a family of ``family_size``: ``min(1, m p)``; NaN
+    stays NaN."""
+    if family_size < 1:
+        raise ValueError(f"family_size: value {family_size!r} is not allowed; allowed: >= 1")
+    return np.minimum(np.asarray(p, dtype=float) * family_size, 1.0)
 
 
-def verdict(row: dict, level: float) -> str:
+def progress(final: pd.Series, init: pd.Series) -> float:
+    """The fraction of the initial training metric a run removed, ``1 - mean(final) /
+    mean(initial)`` over the seeds with a finite final value (NaN without any)."""
+    ok = np.isfinite(final) & np.isfinite(init)
+    if not ok.any():
+        return np.nan
+    return float(1 - final[ok].mean() / init[ok].mean())
+
+
+def verdict(row: dict, level: float, untrained: float) -> str:
     """A comparison's verdict, first match: ``reference`` (alpha = 1), ``diverged`` (any
-    seed diverged at this alpha), ``inconclusive`` (fewer than two pairs),
-    ``equivalent`` (Holm-adjusted TOST p < level), ``better`` / ``worse`` (Holm-adjusted
-    p < level, lower / higher metric), else ``inconclusive``."""
+    seed diverged at this alpha), ``neither_trains`` (the reference and this alpha both
+    removed at most ``untrained`` of their initial training metric, or added at most
+    that), ``inconclusive`` (fewer than two pairs), ``equivalent`` (adjusted TOST p <
+    level), ``better`` / ``worse`` (adjusted p < level, lower / higher metric), else
+    ``inconclusive``."""
     if row["alpha"] == REF_ALPHA:
         return REFERENCE
     if row["n_diverged"] > 0:
         return "diverged"
+    if abs(row["progress"]) <= untrained and abs(row["ref_progress"]) <= untrained:
+        return "neither_trains"
     if row["n_pairs"] >= 2:
-        if row["tost_p_holm"] < level:
+        if row["tost_p_adj"] < level:
             return "equivalent"
-        if row["p_holm"] < level and row["effect"] != 0:
+        if row["p_adj"] < level and row["effect"] != 0:
             return "better" if row["effect"] < 0 else "worse"
     return "inconclusive"
 
@@ -151,13 +172,19 @@ def compare_cell(
     test: str,
     margin: float,
     level: float,
+    family_size: int,
+    untrained: float,
 ) -> list[dict]:
-    """Rows of the comparison table for one cell's final values of ``column``, with
-    Holm's adjustment over the cell's alphas other than 1 and the verdicts."""
+    """Rows of the comparison table for one cell's final values of ``column`` (its
+    replicas' :func:`~lossscale.stats.load.outcomes`), with the p-values adjusted for a
+    family of ``family_size`` and the verdicts."""
     wide = final.pivot(index="seed", columns="alpha", values=column)
     if REF_ALPHA not in wide.columns:
         raise ValueError("the alpha grid must contain 1, the reference of every comparison")
+    trained = final.pivot(index="seed", columns="alpha", values="train_metric")
+    init = final.pivot(index="seed", columns="alpha", values="train_metric_init")
     ref = wide[REF_ALPHA]
+    ref_progress = progress(trained[REF_ALPHA], init[REF_ALPHA])
     out = []
     for alpha in sorted(wide.columns):
         values = wide[alpha]
@@ -167,30 +194,31 @@ def compare_cell(
         low, high = bootstrap_ci(diffs, confidence, resamples, rng)
         finite = values[np.isfinite(values)]
         is_ref = alpha == REF_ALPHA
-        out.append(
-            {
-                "alpha": float(alpha),
-                "n_seeds": int(values.size),
-                "n_pairs": int(ok.sum()),
-                "n_diverged": int((~np.isfinite(values)).sum()),
-                "mean": float(finite.mean()) if finite.size else np.nan,
-                "ref_mean": float(ref[ok].mean()) if ok.any() else np.nan,
-                "effect": float(diffs.mean()) if diffs.size else np.nan,
-                "ci_low": low,
-                "ci_high": high,
-                "confidence": confidence,
-                "test": test,
-                "p_value": np.nan if is_ref else paired_p(diffs, test),
-                "margin": margin,
-                "tost_p": np.nan if is_ref else tost_p(diffs, margin, test),
-            }
-        )
-    for name in ("p_value", "tost_p"):
-        adjusted = holm(np.array([row[name] for row in out]))
-        for row, p in zip(out, adjusted, strict=True):
-            row[f"{name.removesuffix('_value')}_holm"] = float(p)
-    for row in out:
-        row["verdict"] = verdict(row, level)
+        p_value = np.nan if is_ref else paired_p(diffs, test)
+        tost = np.nan if is_ref else tost_p(diffs, margin, test)
+        row = {
+            "alpha": float(alpha),
+            "n_seeds": int(values.size),
+            "n_pairs": int(ok.sum()),
+            "n_diverged": int((~np.isfinite(values)).sum()),
+            "mean": float(finite.mean()) if finite.size else np.nan,
+            "ref_mean": float(ref[ok].mean()) if ok.any() else np.nan,
+            "effect": float(diffs.mean()) if diffs.size else np.nan,
+            "ci_low": low,
+            "ci_high": high,
+            "confidence": confidence,
+            "test": test,
+            "p_value": p_value,
+            "family_size": family_size,
+            "p_adj": float(adjust(p_value, family_size)),
+            "margin": margin,
+            "tost_p": tost,
+            "tost_p_adj": float(adjust(tost, family_size)),
+            "progress": progress(trained[alpha], init[alpha]),
+            "ref_progress": ref_progress,
+        }
+        row["verdict"] = verdict(row, level, untrained)
+        out.append(row)
     return out
 
 
@@ -203,23 +231,36 @@ def compare_all(
     test: str = "t",
     margin: float = 0.02,
     level: float = 0.05,
+    untrained: float = 0.05,
 ) -> pd.DataFrame:
-    """The comparison table for every cell and quantity (train and test metric).
+    """The comparison table for every cell and quantity (``QUANTITIES``).
 
-    ``history`` holds training rows (every recorded step, or only the final ones as
-    ``read_final`` gives them); a cell is a ``CELL`` (task, optimizer, precision,
-    regularization, compensation, weight decay), rows are sorted by cell, then quantity
-    (train, test), then alpha. ``test``, ``margin`` and ``level`` are the config's
-    ``stats`` keys of those names (defaults: the schema's).
+    ``history`` holds every recorded step of the replicas, or their
+    :func:`~lossscale.stats.load.outcomes` as ``read_outcomes`` gives them; a cell is a
+    ``CELL`` (task, optimizer, precision, batch size, steps, regularization,
+    compensation, weight decay), rows are sorted by cell, then quantity, then alpha.
+    The family size is the number of distinct alphas other than 1 in ``history``.
+    ``test``, ``margin``, ``level`` and ``untrained`` are the config's ``stats`` keys of
+    those names.
     """
     _check_test(test)
-    final = final_rows(history)
+    final = history if "test_metric_best" in history.columns else outcomes(history)
     final = final.assign(**{c: final[c].where(~final["diverged"]) for c in QUANTITIES.values()})
+    family_size = max(1, len(set(final["alpha"]) - {REF_ALPHA}))
     rows = []
     for key, cell in final.groupby(list(CELL), sort=True):
         for quantity, column in QUANTITIES.items():
             for row in compare_cell(
-                cell, column, confidence, resamples, seed, test=test, margin=margin, level=level
+                cell,
+                column,
+                confidence,
+                resamples,
+                seed,
+                test=test,
+                margin=margin,
+                level=level,
+                family_size=family_size,
+                untrained=untrained,
             ):
                 rows.append(dict(zip(CELL, key, strict=True)) | {"quantity": quantity} | row)
     return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossscale.config import ConfigError
+from lossscale.config import ConfigError, base_hyperparameters
 from lossscale.stats.knee import agrees
 from lossscale.stats.load import block_rows, final_rows
 from lossscale.tables import PHASE_ARMS, PHASE_BOUNDARY_COLUMNS, PHASE_COLUMNS, PHASE_PLACE
@@ -288,7 +288,7 @@ def _cell_rows(
     settings: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
     """The phase rows of one job's phase runs (every arm and factor)."""
-    hyper = config["optimizers"][optimizer]
+    hyper = base_hyperparameters(config, task, optimizer)
     lr, eps = float(hyper["lr"]), hyper.get("eps")
     eps = None if eps is None else float(eps)
     scale, scaled = _magnitude(config["tasks"][task])

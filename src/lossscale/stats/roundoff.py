@@ -5,6 +5,10 @@ the scale) a run at alpha differs from the run at alpha = 1 of the same seed onl
 round-off, and not at all where alpha is a power of two. The table sets the largest
 such difference of the final held-out metric against the seed-to-seed spread, and, for
 a compensated cell, the uncompensated cell's effect at the same alpha against it.
+
+A cell whose reference run does not train (removes at most ``untrained`` of its initial
+training metric) bounds nothing: its seeds all stay where they started. The table marks
+which cells train, so that the bound is read on those.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pandas as pd
 
 from lossscale.exact import is_power_of_two
 from lossscale.stats.load import final_rows
+from lossscale.stats.paired import progress
 from lossscale.tables import CELL, ROUNDOFF_COLUMNS
 
 #: The exact cells: compensation -> the optimizers for which it undoes loss x alpha.
@@ -69,12 +74,23 @@ def _ratio(value: float, sd: float) -> float:
     return value / sd if sd > 0 else np.nan
 
 
-def cell_roundoff(cell: pd.DataFrame, uncompensated: pd.DataFrame | None) -> list[dict]:
+def _ref_progress(cell: pd.DataFrame, final: pd.DataFrame) -> float:
+    """The alpha = 1 run's :func:`~lossscale.stats.paired.progress`."""
+    init = cell[(cell["step"] == 0) & (cell["alpha"] == REF_ALPHA)].set_index("seed")
+    ref = final[final["alpha"] == REF_ALPHA].set_index("seed")
+    trained = ref["train_metric"].where(~ref["diverged"])
+    return progress(trained, init["train_metric"].reindex(trained.index))
+
+
+def cell_roundoff(
+    cell: pd.DataFrame, uncompensated: pd.DataFrame | None, untrained: float
+) -> list[dict]:
     """The rows of one exact cell's history (every recorded step), one per alpha other
     than 1; ``uncompensated`` is the history of the same job's cell without
     compensation (None where there is none to compare)."""
     final = final_rows(cell)
     seed_sd = float(_by_seed(final, REF_ALPHA).std(ddof=1))
+    ref_progress = _ref_progress(cell, final)
     other = None if uncompensated is None else final_rows(uncompensated)
     rows = []
     for alpha in sorted(set(cell["alpha"]) - {REF_ALPHA}):
@@ -89,6 +105,8 @@ def cell_roundoff(cell: pd.DataFrame, uncompensated: pd.DataFrame | None) -> lis
                 "alpha": float(alpha),
                 "power_of_two": is_power_of_two(alpha),
                 "n_seeds": int(final["alpha"].eq(alpha).sum()),
+                "ref_progress": ref_progress,
+                "trains": bool(ref_progress > untrained),
                 "bitwise": bitwise(cell, alpha),
                 "max_abs_diff": max_diff,
                 "seed_sd": seed_sd,
@@ -100,10 +118,11 @@ def cell_roundoff(cell: pd.DataFrame, uncompensated: pd.DataFrame | None) -> lis
     return rows
 
 
-def roundoff_table(histories: Iterable[pd.DataFrame]) -> pd.DataFrame:
+def roundoff_table(histories: Iterable[pd.DataFrame], untrained: float) -> pd.DataFrame:
     """The round-off table of every exact cell with alpha = 1 in ``histories``
-    (training tables with every recorded step, e.g. one per job). Rows sorted by cell,
-    then alpha."""
+    (training tables with every recorded step, e.g. one per job); a cell trains where its
+    reference removed more than ``untrained`` (``stats.untrained``) of its initial
+    training metric. Rows sorted by cell, then alpha."""
     rows = []
     for history in histories:
         cells = dict(list(history.groupby(list(CELL), sort=False)))
@@ -116,6 +135,6 @@ def roundoff_table(histories: Iterable[pd.DataFrame]) -> pd.DataFrame:
             plain = None
             if setting["compensation"] != UNCOMPENSATED:
                 plain = cells.get(tuple({**setting, "compensation": UNCOMPENSATED}.values()))
-            rows.extend(setting | row for row in cell_roundoff(cell, plain))
+            rows.extend(setting | row for row in cell_roundoff(cell, plain, untrained))
     table = pd.DataFrame(rows, columns=list(ROUNDOFF_COLUMNS))
     return table.sort_values([*CELL, "alpha"], ignore_index=True)

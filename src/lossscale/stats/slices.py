@@ -33,8 +33,10 @@ AXES = {
     "regularization": "regularizations",
     "compensation": "compensations",
 }
+#: A cell's training regime: one value per block (its batch size and steps).
+REGIME = ("batch_size", "steps")
 #: Settings: a cell without its optimizer (the findings compare optimizers within one).
-SETTING_AXES = ("task", "precision", "regularization", "compensation")
+SETTING_AXES = ("task", "precision", "regularization", "compensation", *REGIME)
 
 #: What each task objective is called, and the metric the training tables report.
 LOSS_NAMES = {"mse": "mean squared error", "cross_entropy": "cross-entropy", "focal": "focal loss"}
@@ -73,11 +75,7 @@ def main_slice(config: Mapping[str, Any]) -> dict[str, str]:
     name = main_block(config)
     block = blocks(config)[name]
     task = ASKER_TASK if ASKER_TASK in grid_orders(config)["task"] else block["tasks"][0]
-    out = {"block": name, "task": task}
-    for axis, value in MAIN_SETTINGS.items():
-        values = block[AXES[axis]]
-        out[axis] = value if value in values else values[0]
-    return out
+    return {"block": name, **block_focus(block, task)}
 
 
 def in_setting(row: Mapping[str, Any], setting: Mapping[str, Any]) -> bool:
@@ -149,13 +147,15 @@ def precision_block(config: Mapping[str, Any]) -> str | None:
     return crossing_block(config, "precisions")
 
 
-def block_focus(block: Mapping[str, Any]) -> dict[str, str]:
-    """One setting of a block for a figure that shows a single one: the asker's task
-    where the block has it (else its first task), and for precision, regularization and
-    compensation the main value where the block has it (else its first)."""
-    task = ASKER_TASK if ASKER_TASK in block["tasks"] else block["tasks"][0]
-    out = {"task": task}
+def block_focus(block: Mapping[str, Any], task: str | None = None) -> dict[str, Any]:
+    """One setting of a block for a figure that shows a single one: ``task``, else the
+    asker's task where the block has it (else its first task); for precision,
+    regularization and compensation the main value where the block has it (else its
+    first); the block's batch size and steps."""
+    if task is None:
+        task = ASKER_TASK if ASKER_TASK in block["tasks"] else block["tasks"][0]
+    out: dict[str, Any] = {"task": task}
     for axis, value in MAIN_SETTINGS.items():
         values = block[AXES[axis]]
         out[axis] = value if value in values else values[0]
-    return out
+    return out | {key: block[key] for key in REGIME}

@@ -24,6 +24,7 @@ TASKS = {
 def make_task(name: str, settings: dict, dtype, device) -> Task:
     """Build task ``name`` from its config ``settings`` (``config["tasks"][name]``)."""
     settings = dict(settings)
+    settings.pop("lr", None)  # the optimizers' rates on this task: the trainer's, not the data's
     kind = settings.pop("kind", name)
     if kind not in TASKS:
         raise ValueError(

@@ -1,8 +1,9 @@
 """Per-replica losses and metrics on stacked outputs.
 
 Shapes: predictions ``[R, N]`` (regression) or logits ``[R, N, K]`` (classification);
-targets ``[N]`` (shared by all replicas). Every function returns one value per replica,
-``[R]``, so that replica r's loss depends on replica r's parameters only.
+targets ``[N]`` (shared by all replicas) or ``[R, N]`` (a minibatch per replica). Every
+function returns one value per replica, ``[R]``, so that replica r's loss depends on
+replica r's parameters only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def mse(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _target_log_prob(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """log p(y_n | x_n) per replica and example, ``[R, N]``."""
     log_p = torch.log_softmax(logits, dim=-1)
-    index = y.view(1, -1, 1).expand(logits.shape[0], -1, 1)
+    index = y.unsqueeze(-1) if y.dim() == 2 else y.view(1, -1, 1).expand(logits.shape[0], -1, 1)
     return log_p.gather(-1, index).squeeze(-1)
 
 

@@ -24,14 +24,18 @@ from lossscale.train.variants import Replica, replica_setup
 log = logging.getLogger(__name__)
 
 
-def history_table(history: History, ids: dict[str, str], replicas: list[Replica]) -> pa.Table:
+#: Arrow types of a cell's identifying values (task names, batch size, steps).
+_ID_TYPES = {str: pa.string(), int: pa.int64()}
+
+
+def history_table(history: History, ids: dict[str, str | int], replicas: list[Replica]) -> pa.Table:
     """Tidy table: one row per (replica, recorded step), replicas in the order trained.
 
     Built with pyarrow alone: a training job does not import pandas (half a second).
     """
     n, r = len(history.steps), len(replicas)
     columns = {
-        **{k: pa.array([v] * (n * r), pa.string()) for k, v in ids.items()},
+        **{k: pa.array([v] * (n * r), _ID_TYPES[type(v)]) for k, v in ids.items()},
         **{
             field: np.repeat([getattr(rep, field) for rep in replicas], n)
             for field in REPLICA_COLUMNS
@@ -53,10 +57,11 @@ def train_cell(
     task: str,
     optimizer: str,
     precision: str,
+    batch_size: int,
+    steps: int,
     task_settings: dict,
     hyper: dict,
     replicas: list[dict],
-    steps: int,
     device: str,
     threads: int,
     config_hash: str,
@@ -65,6 +70,7 @@ def train_cell(
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 0,
     record_every: int = 1,
+    growth_interval: int = 2000,
 ) -> pa.Table:
     """Train every replica of one cell together, write the parquet file and return it.
 
@@ -81,7 +87,8 @@ def train_cell(
     reps = [Replica(**r) for r in replicas]
     setup = replica_setup(optimizer, hyper, reps)
     label = f"{task}/{optimizer}/{precision}"
-    log.info("%s: %d replicas, %d steps on %s", label, len(reps), steps, dev)
+    batches = f"batches of {batch_size}" if batch_size else "full batch"
+    log.info("%s: %d replicas, %d steps (%s) on %s", label, len(reps), steps, batches, dev)
     spec = {
         "task": task,
         "settings": task_settings,
@@ -90,6 +97,8 @@ def train_cell(
         "precision": precision,
         "replicas": [dataclasses.asdict(r) for r in reps],
         "steps": steps,
+        "batch_size": batch_size,
+        "growth_interval": growth_interval,
         "record_every": record_every,
         "device": dev.type,
         "threads": threads,
@@ -109,8 +118,16 @@ def train_cell(
         precision=prec,
         l2=setup.l2,
         record_every=record_every,
+        batch_size=batch_size,
+        growth_interval=growth_interval,
     )
-    ids = {"task": task, "optimizer": optimizer, "precision": precision}
+    ids = {
+        "task": task,
+        "optimizer": optimizer,
+        "precision": precision,
+        "batch_size": batch_size,
+        "steps": steps,
+    }
     table = history_table(history, ids, reps)
     provenance = {
         "commit": git_commit(repo_root),

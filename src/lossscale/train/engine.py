@@ -8,6 +8,10 @@ class would update a lone model, with per-replica hyperparameters where given.
 
 A replica whose training loss turns non-finite is frozen (its parameters stop changing)
 and flagged; the others keep training. Divergence is an outcome, not an error.
+
+Training is full batch, or on minibatches (``lossscale.train.minibatch``: one data
+order per seed); the recorded training metrics are always those of the whole training
+split.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from lossscale.models import StackedMLP
 from lossscale.tables import TRAIN_RECORD_COLUMNS as RECORD_COLUMNS
 from lossscale.tasks import Task
 from lossscale.train.checkpoint import load_checkpoint, save_checkpoint
+from lossscale.train.minibatch import Minibatches
 from lossscale.train.precision import PRECISIONS, Precision, StackedGradScaler
 from lossscale.train.stacked_optim import make_stacked_optimizer
 
@@ -134,8 +139,11 @@ def train_stacked(
     precision: Precision | None = None,
     l2: Sequence[float] | None = None,
     record_every: int = 1,
+    batch_size: int = 0,
+    growth_interval: int = 2000,
 ) -> History:
-    """Train one replica per (seed, alpha) pair, all at once, full batch.
+    """Train one replica per (seed, alpha) pair, all at once, full batch or (with
+    ``batch_size`` > 0) on minibatches whose order depends on the seed only.
 
     ``seeds[r]`` fixes replica r's initialization and ``alphas[r]`` the factor of its
     loss; ``l2[r]`` (default none) adds ``l2[r] / 2 * |theta_r|^2`` to its objective, not
@@ -146,7 +154,8 @@ def train_stacked(
     ``fingerprint``, and a run finding a checkpoint with the same fingerprint resumes from
     it; the result equals an uninterrupted run's. ``precision`` (default: the task's
     dtype, no autocast) may run the forward pass under autocast and scale each replica's
-    loss with its own :class:`StackedGradScaler`; a replica whose scaled gradients
+    loss with its own :class:`StackedGradScaler` (doubling after ``growth_interval``
+    finite steps); a replica whose scaled gradients
     overflow skips that step (its parameters and optimizer state stay; the stack's step
     count, shared by all replicas, advances).
     """
@@ -165,13 +174,21 @@ def train_stacked(
     )
     opt = make_stacked_optimizer(optimizer, model.params, len(seeds), hyper)
     needs_closure = optimizer == "lbfgs"
+    if needs_closure and batch_size:
+        raise ValueError(
+            "batch_size: L-BFGS trains full batch only (its line search and "
+            "closure evaluate the whole training split); allowed: 0"
+        )
+    batches = Minibatches(len(task.y_train), batch_size, seeds, device) if batch_size else None
     scale = torch.as_tensor(alphas, dtype=dtype, device=device)
     decay = None
     if l2 is not None and any(l2):
         decay = torch.as_tensor(l2, dtype=dtype, device=device)
     diverged = torch.zeros(len(seeds), dtype=torch.bool, device=device)
     precision = precision or PRECISIONS[str(dtype).removeprefix("torch.")]
-    scaler = StackedGradScaler(len(seeds), device) if precision.scaled else None
+    scaler = None
+    if precision.scaled:
+        scaler = StackedGradScaler(len(seeds), device, growth_interval=growth_interval)
     rows: dict[str, list[torch.Tensor]] = {c: [] for c in RECORD_COLUMNS}
     recorded: list[int] = []
     first = 0
@@ -190,16 +207,28 @@ def train_stacked(
 
     for step in range(first, steps + 1):
         opt.zero_grad(set_to_none=False)
-        train_loss, train_metric = _evaluate(task, model, task.x_train, task.y_train, precision)
-        diverged |= ~torch.isfinite(train_loss)
+        records = step % record_every == 0 or step == steps
+        if batches is None or step == steps:
+            train_loss, train_metric = _evaluate(task, model, task.x_train, task.y_train, precision)
+            seen = train_loss
+        else:
+            index = batches.indices(step)
+            seen = _evaluate(task, model, task.x_train[index], task.y_train[index], precision)[0]
+            if records:  # the recorded training metrics: on the whole training split
+                with torch.no_grad():
+                    train_loss, train_metric = _evaluate(
+                        task, model, task.x_train, task.y_train, precision
+                    )
+                diverged |= ~torch.isfinite(train_loss)
+        diverged |= ~torch.isfinite(seen)
         factor = scale if scaler is None else scale * scaler.scale.to(dtype)
-        objective = torch.where(diverged, 0.0, train_loss) * factor
+        objective = torch.where(diverged, 0.0, seen) * factor
         if decay is not None:
             objective = objective + torch.where(diverged, 0.0, _penalty(model.params, decay))
         objective.sum().backward()
         with torch.no_grad():
             skipped = None if scaler is None else scaler.unscale_(model.params) & ~diverged
-            if step % record_every == 0 or step == steps:
+            if records:
                 test_loss, test_metric = _evaluate(task, model, task.x_test, task.y_test, precision)
                 rms, zero, nonfinite = _grad_stats(model.params)
                 stats = {
