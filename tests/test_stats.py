@@ -416,3 +416,14 @@ def test_magnitude_table_pairs_alpha_s2_and_skips_different_learning_rates() -> 
     assert table["max_abs_diff"].iloc[2] == pytest.approx(expected)
     assert table["ratio"].iloc[2] == pytest.approx(expected / np.std(shifted(0.0), ddof=1))
     assert magnitude_table(final[final["task"] == "tiny"], MAGNITUDE_TASKS).empty
+
+
+def test_an_alpha_with_fewer_seeds_is_missing_them_not_diverged() -> None:
+    """Blocks may train one alpha with fewer seeds: the missing seeds are not counted."""
+    rows = history({1.0: REF + REF, 10.0: shifted(0.1)})  # 10 seeds at 1, 5 at 10
+    table = compare_all(rows, 0.95, 200, 0, margin=MARGIN, level=LEVEL)
+    at_ten = table[(table["alpha"] == 10.0) & (table["quantity"] == "test")].iloc[0]
+    assert (at_ten["n_seeds"], at_ten["n_pairs"], at_ten["n_diverged"]) == (5, 5, 0)
+    assert at_ten["verdict"] == "worse" and at_ten["ref_mean"] == pytest.approx(np.mean(REF))
+    ref = table[(table["alpha"] == 1.0) & (table["quantity"] == "test")].iloc[0]
+    assert ref["n_seeds"] == 10

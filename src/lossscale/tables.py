@@ -165,12 +165,6 @@ PHASE_BOUNDARY_COLUMNS = (
     "censored",
     "factor",
     "agrees",
-    "update_knee_first",
-    "update_first_censored",
-    "update_first_agrees",
-    "update_knee_run",
-    "update_run_censored",
-    "update_run_agrees",
 )
 
 #: Per-layer gradients of a deeper network (results/stats/layer_gradients.csv).

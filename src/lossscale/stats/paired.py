@@ -183,13 +183,16 @@ def compare_cell(
         raise ValueError("the alpha grid must contain 1, the reference of every comparison")
     trained = final.pivot(index="seed", columns="alpha", values="train_metric")
     init = final.pivot(index="seed", columns="alpha", values="train_metric_init")
+    # blocks may train an alpha with fewer seeds than another: a seed that was not
+    # trained at an alpha is missing there, not diverged
+    present = final.pivot(index="seed", columns="alpha", values="step").notna()
     ref = wide[REF_ALPHA]
     ref_progress = progress(trained[REF_ALPHA], init[REF_ALPHA])
     out = []
     for alpha in sorted(wide.columns):
-        values = wide[alpha]
-        ok = np.isfinite(values) & np.isfinite(ref)
-        diffs = (values - ref)[ok].to_numpy()
+        values = wide[alpha][present[alpha]]
+        ok = np.isfinite(values) & np.isfinite(ref.reindex(values.index))
+        diffs = (values - ref.reindex(values.index))[ok].to_numpy()
         rng = np.random.default_rng([seed, len(out)])
         low, high = bootstrap_ci(diffs, confidence, resamples, rng)
         finite = values[np.isfinite(values)]
@@ -202,7 +205,7 @@ def compare_cell(
             "n_pairs": int(ok.sum()),
             "n_diverged": int((~np.isfinite(values)).sum()),
             "mean": float(finite.mean()) if finite.size else np.nan,
-            "ref_mean": float(ref[ok].mean()) if ok.any() else np.nan,
+            "ref_mean": float(ref.reindex(values.index)[ok].mean()) if ok.any() else np.nan,
             "effect": float(diffs.mean()) if diffs.size else np.nan,
             "ci_low": low,
             "ci_high": high,
@@ -214,7 +217,7 @@ def compare_cell(
             "margin": margin,
             "tost_p": tost,
             "tost_p_adj": float(adjust(tost, family_size)),
-            "progress": progress(trained[alpha], init[alpha]),
+            "progress": progress(trained[alpha][values.index], init[alpha][values.index]),
             "ref_progress": ref_progress,
         }
         row["verdict"] = verdict(row, level, untrained)
