@@ -48,7 +48,7 @@ smoke: $(STAMP) tex  ## the whole workflow on the smoke config (seconds), into r
 	$(SNAKEMAKE) --configfile $(SMOKE) --replace-workflow-config
 
 grid: $(STAMP)  ## print the training grid's size per block (CONFIG=file), training nothing
-	$(BIN)/python -m lossscale.grid $(CONFIG)
+	$(BIN)/python -m lossscale.study.grid $(CONFIG)
 
 lint: $(STAMP)  ## ruff, snakefmt and snakemake --lint
 	$(BIN)/ruff check .

@@ -18,7 +18,7 @@ from lossscale.figures.precision import plot_precision, precision_frame
 from lossscale.figures.regularization import plot_regularization, regularization_frame
 from lossscale.figures.theme import save_figure, set_theme
 from lossscale.figures.verdict_heatmap import plot_verdict_heatmap, verdict_colour, verdict_frame
-from lossscale.stats import slices
+from lossscale.report import slices
 from lossscale.tables import KNEE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lossscale.config import ConfigError, load_schema, validate_config
-from lossscale.grid import Job, batches, expand, format_summary, main, summary
 from lossscale.optim import OPTIMIZERS
+from lossscale.study.grid import Job, batches, expand, format_summary, main, summary
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import torch
 
 from lossscale.config import ConfigError
 from lossscale.figures.phase_diagram import LINES, plot_phase_diagram
-from lossscale.grid import expand
 from lossscale.stats.phase import (
     check_phase,
     factor_for_update,
@@ -23,6 +22,7 @@ from lossscale.stats.phase import (
     predicted_update,
     regime,
 )
+from lossscale.study.grid import expand
 from lossscale.tables import PHASE_BOUNDARY_COLUMNS, PHASE_COLUMNS
 from lossscale.train.layers import layer_table
 

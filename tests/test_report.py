@@ -14,50 +14,54 @@ import pandas as pd
 import phase_data
 import pytest
 import yaml
+from markdown_tables import (
+    blocks_rows_from_markdown,
+    claims_rows_from_markdown,
+    knee_rows_from_markdown,
+    md_unescape,
+    parse_alpha,
+    parse_markdown_table,
+    parse_markdown_tables,
+    results_rows_from_markdown,
+    roundoff_rows_from_markdown,
+    tasks_rows_from_markdown,
+    theory_rows_from_markdown,
+)
 
-from lossscale import grid
 from lossscale.config import load_schema, validate_config
 from lossscale.io import write_json
-from lossscale.report import (
-    LatexError,
-    blocks_rows_from_markdown,
-    build_pdf,
-    claims_rows_from_markdown,
-    findings,
-    fmt_num,
-    parse_markdown_tables,
-    render,
-    render_paper,
-    results_rows_from_markdown,
-    tasks_rows_from_markdown,
-    tex_escape,
-    theory_rows_from_markdown,
-    write_context,
-)
+from lossscale.report import findings, slices
 from lossscale.report.bib import read_bib
+from lossscale.report.context import write_context
 from lossscale.report.evidence import magnitude_summary, roundoff_summary
 from lossscale.report.filters import (
     fmt_alpha,
     fmt_count,
+    fmt_num,
     md_alpha,
     md_escape,
-    md_unescape,
-    parse_alpha,
     tex_alpha,
+    tex_escape,
     tex_num,
 )
-from lossscale.report.markdown import (
-    knee_rows_from_markdown,
-    parse_markdown_table,
-    roundoff_rows_from_markdown,
-)
+from lossscale.report.latex import LatexError, build_pdf
 from lossscale.report.phase import _band_outcome, _bands
-from lossscale.report.render import FIGURES, cited_keys, render_runtime
+from lossscale.report.render import (
+    BIB_NAME,
+    FIGURES,
+    MD,
+    TEX,
+    make_environment,
+    references,
+    render,
+    render_paper,
+    render_runtime,
+)
 from lossscale.report.robustness import base_task, lr_choices, robustness
 from lossscale.runtime import read_benchmark, rule_times, summarize
-from lossscale.stats import slices
 from lossscale.stats.load import FINAL_COLUMNS, read_final, read_histories, read_outcomes
 from lossscale.stats.paired import compare_all
+from lossscale.study import cells, grid
 from lossscale.tables import (
     COMPARISON_COLUMNS,
     KNEE_COLUMNS,
@@ -93,6 +97,18 @@ BLOCKS = {
         "compensations": ["none", "lr_instead"],
     },
 }
+
+
+def cited_keys(fmt_name: str, context: dict, template_dir: str | Path) -> list[str]:
+    """The ``refs.bib`` keys the rendered paper cites, in citation order."""
+    template_dir = Path(template_dir)
+    bib = read_bib(template_dir / BIB_NAME)
+    cited: dict[str, None] = {}
+    fmt = {"tex": TEX, "md": MD}[fmt_name]
+    env = make_environment(fmt, template_dir, bib, cited)
+    env.globals["ref"] = references(fmt, context)
+    env.get_template(f"paper.{fmt_name}.j2").render(**context)
+    return list(cited)
 
 
 def make_config(blocks: dict, **tasks) -> dict:
@@ -1143,7 +1159,7 @@ def test_main_slice_of_the_default_and_other_grids() -> None:
         "batch_size": 0,
         "steps": 500,
     }
-    orders = slices.grid_orders(default)
+    orders = cells.grid_orders(default)
     main = default["train"]["blocks"]["main"]["optimizers"]
     assert orders["optimizer"][: len(main)] == main and len(set(orders["optimizer"])) == 15
     assert orders["precision"][:2] == ["float32", "float64"]

@@ -11,18 +11,19 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import run_workflow
-
-from lossscale import grid
-from lossscale.config import load_schema, validate_config
-from lossscale.report import (
+from markdown_tables import (
     blocks_rows_from_markdown,
-    fmt_num,
+    knee_rows_from_markdown,
+    parse_alpha,
     results_rows_from_markdown,
+    roundoff_rows_from_markdown,
     theory_rows_from_markdown,
 )
-from lossscale.report.filters import fmt_count, parse_alpha
-from lossscale.report.markdown import knee_rows_from_markdown, roundoff_rows_from_markdown
-from lossscale.stats import slices
+
+from lossscale.config import load_schema, validate_config
+from lossscale.report import slices
+from lossscale.report.filters import fmt_count, fmt_num
+from lossscale.study import cells, grid
 from lossscale.tables import OPTIMIZER_LABELS, TRAIN_ID_COLUMNS, TRAIN_RECORD_COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -53,12 +54,12 @@ def test_every_number_in_the_markdown_table_equals_the_stats_csv(smoke, smoke_co
     csv = pd.read_csv(work / "results/stats/comparisons.csv")
     main = slices.main_slice(smoke_config)
     keep = csv["quantity"] == "test"
-    for axis in slices.SETTING_AXES:
+    for axis in cells.SETTING_AXES:
         keep &= csv[axis] == main[axis]
     in_slice = csv[keep]
     shown = slices.table_alphas(in_slice["alpha"])
     assert shown == [1.0, 1e5]
-    order = slices.grid_orders(smoke_config)["optimizer"]
+    order = cells.grid_orders(smoke_config)["optimizer"]
     expected = (
         in_slice[in_slice["alpha"].isin(shown)]
         .assign(rank=lambda f: f["optimizer"].map(order.index))
@@ -76,7 +77,7 @@ def test_every_number_in_the_markdown_table_equals_the_stats_csv(smoke, smoke_co
         for key in ("p_adj", "tost_p_adj"):
             assert _close(_number(row[key]), float(getattr(exact, key))), (key, row, exact)
         twins = csv[(csv["optimizer"] == exact.optimizer) & (csv["alpha"] == exact.alpha)]
-        for axis in slices.SETTING_AXES:
+        for axis in cells.SETTING_AXES:
             twins = twins[twins[axis] == main[axis]]
         [train] = twins.loc[twins["quantity"] == "train", "verdict"]
         [best] = twins.loc[twins["quantity"] == "test_best", "mean"]

@@ -179,7 +179,7 @@ def config_hash_of(config_file: Path) -> str:
     """The hash the workflow gives ``config_file`` (validated, defaults filled in)."""
     try:
         raw = yaml.safe_load(config_file.read_text())
-        config = validate_config(raw or {}, load_schema(SCHEMA))
+        config = validate_config(raw or {}, load_schema())
     except (OSError, yaml.YAMLError, ConfigError) as err:
         raise ArchiveError(f"{config_file}: not a valid lossscale config: {err}") from err
     return config_hash(config)

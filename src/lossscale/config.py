@@ -1,8 +1,11 @@
 """Validate a study configuration against the JSON schema and fill in its defaults.
 
 The schema (``workflow/schemas/config.schema.yaml``) is the one place where keys, types,
-allowed values and defaults live. Errors are reported as one short line per problem that
-names the key path, the offending value and what is allowed.
+allowed values and defaults live; its optimizer sections and the enums of optimizers,
+regularizations and compensations are filled in from the study layer
+(:mod:`lossscale.study.optimizers`, :mod:`lossscale.study.variants`) where the YAML says
+``x-registry``. Errors are reported as one short line per problem that names the key
+path, the offending value and what is allowed.
 """
 
 from __future__ import annotations
@@ -18,16 +21,47 @@ import jsonschema
 import yaml
 
 from lossscale.provenance import content_hash
+from lossscale.study import optimizers, variants
+
+#: The study's config schema, in the checkout this package belongs to.
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
 
 
 class ConfigError(ValueError):
     """A configuration value is not allowed by the schema."""
 
 
-def load_schema(path: str | Path) -> dict:
-    """Read the YAML schema at ``path``."""
+def load_schema(path: str | Path = SCHEMA) -> dict:
+    """Read the YAML schema at ``path`` and fill in its ``x-registry`` parts."""
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        return _fill_registry(yaml.safe_load(fh))
+
+
+def _registry_part(name: str) -> dict:
+    """What an ``x-registry: <name>`` marker stands for."""
+    if name == "optimizer-sections":
+        return {"properties": {o.name: o.schema() for o in optimizers.OPTIMIZERS.values()}}
+    if name == "optimizers":
+        return {"enum": list(optimizers.OPTIMIZERS)}
+    if name == "eps-optimizers":
+        return {"enum": list(optimizers.eps_optimizers())}
+    if name == "regularizations":
+        return {"enum": list(variants.REGULARIZATIONS)}
+    if name == "compensations":
+        return {"enum": list(variants.COMPENSATIONS)}
+    raise ValueError(f"schema: x-registry value {name!r} is not allowed")
+
+
+def _fill_registry(node: Any) -> Any:
+    """``node`` with every mapping holding ``x-registry`` extended by its part."""
+    if isinstance(node, list):
+        return [_fill_registry(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _fill_registry(v) for k, v in node.items() if k != "x-registry"}
+    if "x-registry" in node:
+        out.update(_registry_part(node["x-registry"]))
+    return out
 
 
 def _key_path(parts: Iterable[Any]) -> str:

@@ -5,6 +5,8 @@ stage that writes or reads them uses these tuples. Display labels live here too,
 figures and the paper name things the same way.
 """
 
+from lossscale.study import optimizers
+
 CLAIM_COLUMNS = (
     "claim_id",
     "optimizer",
@@ -185,21 +187,4 @@ LAYER_COLUMNS = (
 )
 
 #: Optimizers in display order, with the names the figures and the paper use.
-OPTIMIZER_LABELS = {
-    "sgd": "SGD",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "nadam": "NAdam",
-    "radam": "RAdam",
-    "adamax": "Adamax",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-    "adadelta": "Adadelta",
-    "asgd": "ASGD",
-    "rprop": "Rprop",
-    "lion": "Lion",
-    "signsgd": "signSGD",
-    "lbfgs": "L-BFGS",
-    "adafactor": "Adafactor",
-    "muon": "Muon",
-}
+OPTIMIZER_LABELS = {o.name: o.label for o in optimizers.OPTIMIZERS.values()}

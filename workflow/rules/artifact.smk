@@ -8,7 +8,7 @@ from lossscale.provenance import git_commit
 rule provenance:
     input:
         summary=rules.summarize_runtime.output.summary,
-        code=package_code("archive.py", "provenance.py"),
+        code=script_code("provenance"),
     output:
         provenance="results/provenance.json",
     log:

@@ -22,8 +22,9 @@ from lossscale.config import (
     load_schema,
     validate_config,
 )
+from lossscale import imports
 from lossscale.figures import figure_inputs
-from lossscale.grid import batches, block_jobs, expand as expand_grid, replica_dicts
+from lossscale.study.grid import batches, block_jobs, expand as expand_grid, replica_dicts
 
 try:
     _validated = validate_config(
@@ -61,15 +62,12 @@ def cell_params(cell):
     }
 
 
-def package_code(*parts):
-    """The package's Python files under ``src/lossscale/<part>`` (a rule's ``code`` input,
-    so that editing the logic reruns exactly the jobs that run it)."""
-    src = ROOT / "src/lossscale"
-    files = set()
-    for part in parts:
-        path = src / part
-        files.update(path.rglob("*.py") if path.is_dir() else [path])
-    return sorted(files)
+def script_code(script, *modules):
+    """The package's source files that ``workflow/scripts/<script>.py`` (and ``modules``,
+    which it loads by name) imports: a rule's ``code`` input, so that editing a module
+    reruns exactly the jobs that run it."""
+    files = imports.script_code(ROOT / f"workflow/scripts/{script}.py")
+    return sorted({*files, *(f for m in modules for f in imports.module_code(m))})
 
 
 def want_pdf():
@@ -142,13 +140,7 @@ def plot_inputs(wildcards):
     """The result files and package code the figure ``wildcards.figure`` reads."""
     return {
         **figure_inputs(wildcards.figure, config),
-        "code": package_code(
-            "figures",
-            "stats/slices.py",
-            "stats/load.py",
-            "stats/paired.py",
-            "tables.py",
-        ),
+        "code": script_code("plot_figure", f"lossscale.figures.{wildcards.figure}"),
     }
 
 

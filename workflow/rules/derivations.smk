@@ -10,7 +10,7 @@ DERIVATIONS = ROOT / "src/lossscale/derivations"
 rule check_claims:
     input:
         ledger=sorted((DERIVATIONS / "claims").glob("*.yaml")),
-        code=package_code("derivations", "optim", "exact.py", "io.py", "tables.py"),
+        code=script_code("check_claims"),
     output:
         claims="results/derivations/claims.csv",
         symbolic="results/derivations/symbolic.json",

@@ -37,15 +37,7 @@ rule build_context:
         phase=rules.asker_phase.output.phase,
         phase_boundaries=rules.asker_phase.output.boundaries,
         layers=rules.probe_layers.output.layers,
-        code=package_code(
-            "report",
-            "stats/slices.py",
-            "exact.py",
-            "grid.py",
-            "provenance.py",
-            "io.py",
-            "tables.py",
-        ),
+        code=script_code("build_context"),
     output:
         context="results/report/context.json",
     log:
@@ -82,7 +74,7 @@ rule render_paper:
         templates=sorted(PAPER_TEMPLATES.rglob("*.j2")),
         bib=PAPER_TEMPLATES / "refs.bib",
         figures=PAPER_FIGURES,
-        code=package_code("report"),
+        code=script_code("render_paper"),
     output:
         tex="paper/build/paper.tex",
         md="paper/build/paper.md",
@@ -106,7 +98,7 @@ rule render_paper:
 rule summarize_runtime:
     input:
         benchmarks=BENCHMARKS,
-        code=package_code("runtime.py", "io.py"),
+        code=script_code("summarize_runtime"),
     output:
         summary="results/runtime/summary.json",
     log:
@@ -130,7 +122,7 @@ rule render_runtime:
         summary=rules.summarize_runtime.output.summary,
         templates=sorted(PAPER_TEMPLATES.glob("runtime.*.j2")),
         partial=PAPER_TEMPLATES / "partials/runtime_text.j2",
-        code=package_code("report"),
+        code=script_code("render_runtime"),
     output:
         tex="paper/build/runtime.tex",
         md="paper/build/runtime.md",

@@ -8,7 +8,7 @@ from lossscale.stats import knee, magnitude, phase, roundoff
 rule compare_alphas:
     input:
         train=train_outputs(),
-        code=package_code("stats/load.py", "stats/paired.py", "io.py", "tables.py"),
+        code=script_code("compare_alphas"),
     output:
         comparisons="results/stats/comparisons.csv",
     log:
@@ -37,7 +37,7 @@ rule compare_alphas:
 rule eps_knee:
     input:
         train=jobs_read_by(knee.reads_job),
-        code=package_code("stats/load.py", "stats/knee.py", "io.py", "tables.py"),
+        code=script_code("eps_knee"),
     output:
         knee="results/stats/knee.csv",
     log:
@@ -61,14 +61,7 @@ rule eps_knee:
 rule roundoff:
     input:
         train=jobs_read_by(roundoff.reads_job),
-        code=package_code(
-            "stats/load.py",
-            "stats/paired.py",
-            "stats/roundoff.py",
-            "exact.py",
-            "io.py",
-            "tables.py",
-        ),
+        code=script_code("roundoff"),
     output:
         roundoff="results/stats/roundoff.csv",
     log:
@@ -91,7 +84,7 @@ rule roundoff:
 rule magnitude:
     input:
         train=jobs_read_by(lambda job: job.task in magnitude_tasks()),
-        code=package_code("stats/load.py", "stats/magnitude.py", "io.py", "tables.py"),
+        code=script_code("magnitude"),
     output:
         magnitude="results/stats/magnitude.csv",
     log:
@@ -114,15 +107,7 @@ rule magnitude:
 rule asker_phase:
     input:
         train=phase_outputs(),
-        code=package_code(
-            "config.py",
-            "stats/load.py",
-            "stats/phase.py",
-            "stats/knee.py",
-            "stats/slices.py",
-            "io.py",
-            "tables.py",
-        ),
+        code=script_code("asker_phase"),
     output:
         phase="results/stats/asker_phase.csv",
         boundaries="results/stats/asker_phase_boundaries.csv",

@@ -9,9 +9,7 @@ for BATCH, CELLS in enumerate(TRAIN_BATCHES):
         name:
             f"train_batch_{BATCH}"
         input:
-            code=package_code(
-                "train", "models", "optim", "tasks", "device.py", "io.py", "tables.py"
-            ),
+            code=script_code("train_cells"),
         output:
             parquet=[cell.path for cell in CELLS],
         log:
@@ -46,9 +44,7 @@ for BATCH, CELLS in enumerate(TRAIN_BATCHES):
 # learning rate times each factor (header only when phase.layers.task is null).
 rule probe_layers:
     input:
-        code=package_code(
-            "train", "models", "optim", "tasks", "device.py", "io.py", "tables.py"
-        ),
+        code=script_code("probe_layers"),
     output:
         layers="results/stats/layer_gradients.csv",
     log:

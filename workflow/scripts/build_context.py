@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from lossscale.io import setup_logging
-from lossscale.report import write_context
+from lossscale.report.context import write_context
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

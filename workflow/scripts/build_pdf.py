@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from lossscale.io import setup_logging
-from lossscale.report import build_pdf
+from lossscale.report.latex import build_pdf
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

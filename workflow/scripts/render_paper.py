@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lossscale.io import setup_logging
-from lossscale.report import render_paper
+from lossscale.report.render import render_paper
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

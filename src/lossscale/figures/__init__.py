@@ -12,7 +12,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from lossscale.stats import slices
+from lossscale.report import slices
+from lossscale.study import cells
 
 #: Every figure, in the paper's order.
 FIGURES = (
@@ -47,9 +48,9 @@ def available_figures(config: Mapping[str, Any]) -> list[str]:
     sweep and the verdict heatmap where the main block has alpha = 1 and another alpha,
     the others where a block has what they show (phase: true, lr_instead, several
     regularizations, several precisions)."""
-    main = slices.blocks(config)[slices.main_block(config)]
+    main = cells.blocks(config)[slices.main_block(config)]
     alphas = {float(a) for a in main["alphas"]}
-    compares = slices.REF_ALPHA in alphas and len(alphas) > 1
+    compares = cells.REF_ALPHA in alphas and len(alphas) > 1
     return [
         name
         for name in FIGURES
@@ -65,10 +66,10 @@ def figure_inputs(name: str, config: Mapping[str, Any]) -> dict[str, list[str]]:
         return {"comparisons": [COMPARISONS]}
     if name == "phase_diagram":
         return {"phase": [PHASE], "boundaries": [PHASE_BOUNDARIES]}
-    from lossscale.grid import block_jobs  # (imports torch: only when called)
+    from lossscale.study.grid import block_jobs  # (imports torch: only when called)
 
     block_name = _figure_block(name, config)
-    block = slices.blocks(config)[block_name]
+    block = cells.blocks(config)[block_name]
     focus = slices.block_focus(block)
     tasks = block["tasks"] if name == "alpha_sweep" else [focus["task"]]
     precisions = block["precisions"] if name == "precision" else [focus["precision"]]

@@ -4,7 +4,7 @@ optimizer of the main block, one line per task, the predicted eps knee marked.
 The training metric shows whether a run trains, which is what the knee is about (and
 where knee.csv measures it); the held-out metric's verdicts are the heatmap's.
 
-Only the main settings (``lossscale.stats.slices.main_slice``: float32, no
+Only the main settings (``lossscale.report.slices.main_slice``: float32, no
 regularization, no compensation) are drawn; each point is the mean over the seeds that
 did not diverge, a cross at a panel's top marks an alpha where every seed diverged. The
 knee alpha* = eps / (gradient RMS at initialization) comes from results/stats/knee.csv.
@@ -34,9 +34,10 @@ from lossscale.figures.common import (
     seed_means,
     styles,
 )
+from lossscale.report.slices import MAIN_SETTINGS, main_block, main_slice
 from lossscale.stats.load import block_rows
 from lossscale.stats.paired import METRICS
-from lossscale.stats.slices import MAIN_SETTINGS, blocks, main_block, main_slice
+from lossscale.study.cells import blocks
 
 NAME = "alpha_sweep"
 #: Panels per row.

@@ -25,9 +25,10 @@ from lossscale.figures.common import (
     seed_means,
     styles,
 )
+from lossscale.report.slices import asker_block, block_focus
 from lossscale.stats.load import block_rows
 from lossscale.stats.paired import METRICS
-from lossscale.stats.slices import REF_ALPHA, asker_block, block_focus
+from lossscale.study.cells import REF_ALPHA
 
 NAME = "asker_curves"
 

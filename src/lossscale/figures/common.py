@@ -13,7 +13,8 @@ import pandas as pd
 import seaborn as sns
 
 from lossscale.figures.theme import PALETTE, TEXT_WIDTH
-from lossscale.stats.slices import AXES, REF_ALPHA, block_focus, blocks, is_classification
+from lossscale.report.slices import block_focus
+from lossscale.study.cells import AXES, REF_ALPHA, blocks, is_classification
 from lossscale.tables import OPTIMIZER_LABELS
 
 #: Filled markers, one per line of a panel (with the palette's colours).

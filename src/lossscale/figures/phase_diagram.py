@@ -23,7 +23,7 @@ import seaborn as sns
 
 from lossscale.figures.common import alpha_text, legend, optimizer_label, ordered, require
 from lossscale.figures.theme import TEXT_WIDTH
-from lossscale.stats.slices import blocks
+from lossscale.study.cells import blocks
 from lossscale.tables import PHASE_ARMS
 
 NAME = "phase_diagram"

@@ -19,8 +19,8 @@ from lossscale.figures.common import (
     require,
     seed_means,
 )
+from lossscale.report.slices import block_focus, precision_block
 from lossscale.stats.load import block_rows, final_rows
-from lossscale.stats.slices import block_focus, precision_block
 
 NAME = "precision"
 KEY = ["optimizer", "precision", "alpha"]

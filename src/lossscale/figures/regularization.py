@@ -20,9 +20,9 @@ from lossscale.figures.common import (
     require,
     seed_means,
 )
+from lossscale.report.slices import block_focus, regularization_block
 from lossscale.stats.load import block_rows
 from lossscale.stats.paired import METRICS
-from lossscale.stats.slices import block_focus, regularization_block
 
 NAME = "regularization"
 

@@ -16,7 +16,8 @@ import seaborn as sns
 
 from lossscale.figures.common import alpha_text, legend, optimizer_label, ordered, require
 from lossscale.figures.theme import PALETTE, TEXT_WIDTH
-from lossscale.stats.slices import MAIN_SETTINGS, REF_ALPHA, REGIME, grid_orders, main_slice
+from lossscale.report.slices import MAIN_SETTINGS, main_slice
+from lossscale.study.cells import REF_ALPHA, REGIME, grid_orders
 from lossscale.tables import REFERENCE, VERDICTS
 
 NAME = "verdict_heatmap"

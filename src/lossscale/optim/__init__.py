@@ -13,24 +13,11 @@ import torch
 from lossscale.optim.keras_style import KerasAdagrad, KerasRMSprop
 from lossscale.optim.lion import Lion
 from lossscale.optim.signsgd import SignSGD
+from lossscale.study import optimizers
 
+#: The lone optimizer class each registered optimizer reproduces, by config name.
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "nadam": torch.optim.NAdam,
-    "radam": torch.optim.RAdam,
-    "adamax": torch.optim.Adamax,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-    "adadelta": torch.optim.Adadelta,
-    "asgd": torch.optim.ASGD,
-    "rprop": torch.optim.Rprop,
-    "lion": Lion,
-    "signsgd": SignSGD,
-    "lbfgs": torch.optim.LBFGS,
-    "adafactor": torch.optim.Adafactor,
-    "muon": torch.optim.Muon,
+    name: optimizers.reference(name) for name in optimizers.OPTIMIZERS
 }
 
 #: The package's optimizers by the names the claims ledger and the paper use.

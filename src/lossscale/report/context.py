@@ -16,16 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from lossscale import grid
 from lossscale.io import write_json
 from lossscale.provenance import git_commit, package_versions
-from lossscale.report import findings
+from lossscale.report import findings, slices
 from lossscale.report.evidence import knee_summary, magnitude_summary, roundoff_summary
 from lossscale.report.filters import is_missing
 from lossscale.report.phase import phase_summary
 from lossscale.report.robustness import lr_choices, reference_means, robustness
 from lossscale.report.theory import claim_list, derivations, ledger_counts, theory_table
-from lossscale.stats import slices
+from lossscale.study import cells, grid, optimizers
 from lossscale.tables import (
     CELL,
     CLAIM_COLUMNS,
@@ -41,40 +40,12 @@ from lossscale.tables import (
 
 log = logging.getLogger(__name__)
 
-REF_ALPHA = slices.REF_ALPHA
+REF_ALPHA = cells.REF_ALPHA
 
-#: Which reference the paper cites for each optimizer.
-_CITES = {
-    "adam": "kingma2015adam",
-    "adamw": "loshchilov2019decoupled",
-    "nadam": "dozat2016nadam",
-    "radam": "liu2020radam",
-    "adamax": "kingma2015adam",
-    "rmsprop": "tieleman2012rmsprop",
-    "adagrad": "duchi2011adagrad",
-    "adadelta": "zeiler2012adadelta",
-    "asgd": "polyak1992averaging",
-    "rprop": "riedmiller1993rprop",
-    "lion": "chen2023lion",
-    "lbfgs": "liu1989lbfgs",
-    "adafactor": "shazeer2018adafactor",
-}
-#: optimizers this package implements (the others are PyTorch's)
-_OURS = ("lion", "signsgd")
-
-
-def optimizer_info(name: str) -> dict[str, Any]:
-    """Label, citation key, textbook prediction and origin of optimizer ``name``."""
-    return {
-        "label": OPTIMIZER_LABELS.get(name, name),
-        "cite": _CITES.get(name),
-        "textbook": findings.TEXTBOOK.get(name, "unknown"),
-        "ours": name in _OURS,
-    }
-
-
+#: Label, citation key, textbook prediction and origin of every registered optimizer.
 OPTIMIZER_INFO: dict[str, dict[str, Any]] = {
-    name: optimizer_info(name) for name in OPTIMIZER_LABELS
+    o.name: {"label": o.label, "cite": o.cite, "textbook": o.textbook, "ours": o.ours}
+    for o in optimizers.OPTIMIZERS.values()
 }
 
 _INT_COLUMNS = (
@@ -151,9 +122,9 @@ def _sort_key(row: Mapping[str, Any], orders: Mapping[str, dict[str, int]]) -> t
 def task_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The tasks the grid trains, in grid order: kind, loss, metric and settings."""
     out = []
-    for name in slices.grid_orders(config)["task"]:
+    for name in cells.grid_orders(config)["task"]:
         settings = dict(config["tasks"].get(name, {}))
-        objective = slices.task_objective(settings)
+        objective = cells.task_objective(settings)
         task = {
             "name": name,
             "kind": settings.get("kind", name),
@@ -161,10 +132,8 @@ def task_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
             "loss": slices.LOSS_NAMES.get(objective, objective),
             "loss_short": slices.LOSS_SHORT.get(objective, objective),
             "metric": slices.metric_name(settings),
-            "metric_short": "error rate"
-            if slices.is_classification(settings)
-            else "normalized MSE",
-            "classification": slices.is_classification(settings),
+            "metric_short": "error rate" if cells.is_classification(settings) else "normalized MSE",
+            "classification": cells.is_classification(settings),
             "target_scale": settings.get("target_scale"),
             "scale_output": settings.get("scale_output", True),
             "hidden": list(settings.get("hidden", [])),
@@ -181,10 +150,10 @@ def task_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def block_settings(config: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The blocks (one row each, sizes from ``lossscale.grid.summary``) and the grid's size."""
+    """The blocks (one row each, sizes from ``lossscale.study.grid.summary``) and the grid's size."""
     sizes = {row["block"]: row for row in grid.summary(config)}
     rows = []
-    for name, block in slices.blocks(config).items():
+    for name, block in cells.blocks(config).items():
         alphas = sorted(float(a) for a in block["alphas"])
         rows.append(
             {
@@ -213,7 +182,7 @@ def study_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration facts the methods section reports."""
     train, stats = config["train"], config["stats"]
     blocks, total = block_settings(config)
-    orders = slices.grid_orders(config)
+    orders = cells.grid_orders(config)
     alphas = sorted({a for b in blocks for a in b["alphas"]})
     main = slices.main_slice(config)
     main_block = next(b for b in blocks if b["name"] == main["block"])
@@ -271,12 +240,12 @@ def optimizer_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every optimizer of the grid, in config order, with names, citation and
     hyperparameters."""
     out = []
-    for name in slices.grid_orders(config)["optimizer"]:
+    for name in cells.grid_orders(config)["optimizer"]:
         hps = config["optimizers"].get(name, {})
         out.append(
             {
                 "name": name,
-                **optimizer_info(name),
+                **OPTIMIZER_INFO[name],
                 "hyperparameters": [{"name": k, "value": v} for k, v in hps.items()],
             }
         )
@@ -332,12 +301,12 @@ def build_context(
     the figures (``results/figures/{name}.pdf|png``) the paper shows.
 
     The results table, the findings and the answer use the main slice
-    (``lossscale.stats.slices.main_slice``): the asker's task at the main settings, every
+    (``lossscale.report.slices.main_slice``): the asker's task at the main settings, every
     optimizer; the table shows a few of its alphas (``slices.table_alphas``).
     """
     study = study_settings(config)
     optimizers = optimizer_settings(config)
-    orders = {axis: _order(v) for axis, v in slices.grid_orders(config).items()}
+    orders = {axis: _order(v) for axis, v in cells.grid_orders(config).items()}
     orders = {c: orders[c] for c in CELL if c in orders}
     claims = read_table(inputs["claims"], CLAIM_COLUMNS)
     comparisons = sorted(
@@ -357,7 +326,7 @@ def build_context(
     study["confidence_percent"] = 100 * study["confidence"]
     study["lr_choices"] = lr_choices(config)
     main = slices.main_slice(config)
-    in_main = [r for r in comparisons if slices.in_setting(r, main)]
+    in_main = [r for r in comparisons if cells.in_setting(r, main)]
     shown = slices.table_alphas(r["alpha"] for r in in_main)
     study["main"]["table_alphas"] = shown
     others = {(r["optimizer"], r["alpha"], r["quantity"]): r for r in in_main}
@@ -415,7 +384,7 @@ def build_context(
             _optional_table(inputs, "layers", LAYER_COLUMNS),
             config["phase"],
         )
-        | {"blocks": [n for n, b in slices.blocks(config).items() if b["phase"]]},
+        | {"blocks": [n for n, b in cells.blocks(config).items() if b["phase"]]},
         "probe": _probe(config),
         "summary": findings.summarize(found, claims),
         "figures": {n: {"pdf": f"figures/{n}.pdf", "png": f"figures/{n}.png"} for n in figures},

@@ -101,11 +101,6 @@ def md_escape(text: object) -> Safe:
     return Safe(_MD_RE.sub(r"\\\1", str(text)))
 
 
-def md_unescape(text: str) -> str:
-    """Undo ``md_escape`` (and GitHub's ``\\|`` inside table cells)."""
-    return re.sub(r"\\([\\`*_\[\]<>|$#~])", r"\1", text)
-
-
 def fmt_count(n: int) -> str:
     """An exact count with thousands separators: ``12,105``."""
     if isinstance(n, bool) or not isinstance(n, Integral):
@@ -129,17 +124,6 @@ def fmt_alpha(x: float | int | None) -> str:
     ``fmt_num``."""
     k = power_of_two(x)
     return fmt_num(x) if k is None else f"2^{k}"
-
-
-def parse_alpha(text: str) -> float:
-    """The loss scale ``fmt_alpha`` or ``md_alpha`` wrote (to 3 significant digits unless
-    ``2^k`` or ``$2^{k}$``)."""
-    if text == NA:
-        return math.nan
-    power = re.fullmatch(r"\$?2\^\{?(-?\d+)\}?\$?", text)
-    if power:
-        return 2.0 ** int(power.group(1))
-    return float(text)
 
 
 def tex_num(x: float | int | None, digits: int = 3) -> Safe:

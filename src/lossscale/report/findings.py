@@ -12,12 +12,8 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lossscale.stats import slices
+from lossscale.study import cells, optimizers
 from lossscale.tables import CELL, OPTIMIZER_LABELS, REFERENCE, VERDICTS
-
-#: What the textbook answer predicts for loss x alpha without regularization ("lr": the
-#: same as lr x alpha, "invariant": no effect), for the optimizers it names.
-TEXTBOOK = {"sgd": "lr", "adam": "invariant", "nadam": "invariant"}
 
 Row = Mapping[str, Any]
 
@@ -75,7 +71,7 @@ def cell_finding(rows: list[Row]) -> dict[str, Any]:
     return {
         **{c: top[c] for c in CELL},
         "label": label(opt),
-        "textbook": TEXTBOOK.get(opt, "unknown"),
+        "textbook": optimizers.get(opt).textbook,
         "alpha": top["alpha"],
         "n_alphas": len(test),
         "test": effect(top),
@@ -162,7 +158,7 @@ def block_settings(block: Mapping[str, Any]) -> list[dict[str, Any]]:
             "regularization": reg,
             "compensation": comp,
             "weight_decay": float(block["weight_decay"]) if reg != "none" else 0.0,
-            **{key: block[key] for key in slices.REGIME},
+            **{key: block[key] for key in cells.REGIME},
         }
         for task, precision, reg, comp in itertools.product(
             block["tasks"], block["precisions"], block["regularizations"], block["compensations"]
@@ -179,7 +175,7 @@ def setting_outcome(
     """Every optimizer's comparisons in one setting, at ``alphas`` (all when None): the
     verdict at its largest alpha (``clauses``), and which optimizers were equivalent at
     every alpha or changed (better or worse) at some alpha."""
-    keep = None if alphas is None else {float(a) for a in alphas} | {slices.REF_ALPHA}
+    keep = None if alphas is None else {float(a) for a in alphas} | {cells.REF_ALPHA}
     rows = [
         r
         for r in comparisons
@@ -210,11 +206,11 @@ def block_findings(
     ``varies`` flags say which axes the block crosses, so the text names only those.
     """
     out = []
-    for name, block in slices.blocks(config).items():
-        varies = {axis: len(block[key]) > 1 for axis, key in slices.AXES.items()}
+    for name, block in cells.blocks(config).items():
+        varies = {axis: len(block[key]) > 1 for axis, key in cells.AXES.items()}
         settings = []
         for setting in block_settings(block):
-            if name == main["block"] and slices.in_setting(setting, main):
+            if name == main["block"] and cells.in_setting(setting, main):
                 continue
             outcome = setting_outcome(comparisons, setting, block["optimizers"], block["alphas"])
             if outcome["n"]:
@@ -232,7 +228,7 @@ def asker_findings(comparisons: list[Row], config: Mapping[str, Any]) -> list[di
     ``loss_train``)."""
     index, train = _index(comparisons), _index(comparisons, "train")
     out = []
-    for name, block in slices.blocks(config).items():
+    for name, block in cells.blocks(config).items():
         if block["phase"] or "lr_instead" not in block["compensations"]:
             continue
         alpha = max(float(a) for a in block["alphas"])
@@ -276,7 +272,7 @@ def focal_findings(
     for task in tasks:
         if task["objective"] not in groups:
             continue
-        setting = {axis: main[axis] for axis in slices.SETTING_AXES} | {
+        setting = {axis: main[axis] for axis in cells.SETTING_AXES} | {
             "task": task["name"],
             "weight_decay": 0.0,
         }

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lossscale.report.findings import label
-from lossscale.stats.slices import ASKER_FACTOR, ASKER_OPTIMIZER, ASKER_TASK, REF_ALPHA
+from lossscale.report.slices import ASKER_FACTOR, ASKER_OPTIMIZER, ASKER_TASK
+from lossscale.study.cells import REF_ALPHA
 
 Row = Mapping[str, Any]
 #: The boundaries the table shows and the text counts, as (arm, boundary), in column

@@ -340,18 +340,6 @@ def render(
     return template.render(**context)
 
 
-def cited_keys(fmt_name: str, context: Mapping[str, Any], template_dir: str | Path) -> list[str]:
-    """The ``refs.bib`` keys the rendered paper cites, in citation order."""
-    template_dir = Path(template_dir)
-    bib = read_bib(template_dir / BIB_NAME)
-    cited: dict[str, None] = {}
-    fmt = {"tex": TEX, "md": MD}[fmt_name]
-    env = make_environment(fmt, template_dir, bib, cited)
-    env.globals["ref"] = references(fmt, context)
-    env.get_template(f"paper.{fmt_name}.j2").render(**context)
-    return list(cited)
-
-
 def _copy(src: Path, dst: Path) -> None:
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)

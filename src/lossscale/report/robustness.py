@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lossscale.report.findings import effect, label
-from lossscale.stats import slices
+from lossscale.study import cells
 from lossscale.tables import CELL, REFERENCE
 
 Row = Mapping[str, Any]
@@ -89,7 +89,7 @@ def block_robustness(
     """One robustness block: per (task, optimizer, compensation), its comparisons
     matched to the baseline's, the number with the same verdict and the differing
     ones (None when the block changes nothing or nothing matches)."""
-    block = slices.blocks(config)[name]
+    block = cells.blocks(config)[name]
     steps = config["train"]["steps"]
     what = changes(block, steps, config["tasks"])
     if block["phase"] or not what:
@@ -167,7 +167,7 @@ def reference_health(comparisons: Iterable[Row]) -> dict[str, Any]:
 def lr_choices(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The tasks of the grid that set their own base learning rate, per optimizer, beside
     the ``optimizers`` section's."""
-    trained = set(slices.grid_orders(config)["task"])
+    trained = set(cells.grid_orders(config)["task"])
     out = []
     for task, settings in config["tasks"].items():
         for optimizer, lr in settings.get("lr", {}).items():
@@ -183,7 +183,7 @@ def lr_choices(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 def robustness(comparisons: list[Row], config: Mapping[str, Any]) -> dict[str, Any]:
     """The context's ``robustness``: the reference runs and every robustness block."""
     index = _index(comparisons)
-    blocks = [block_robustness(comparisons, config, name, index) for name in slices.blocks(config)]
+    blocks = [block_robustness(comparisons, config, name, index) for name in cells.blocks(config)]
     found = [b for b in blocks if b is not None]
     return {
         "reference": reference_health(comparisons),
@@ -200,7 +200,7 @@ def reference_means(comparisons: Iterable[Row], config: Mapping[str, Any], name:
     setting does before any loss scale; empty without the block)."""
     if name is None:
         return []
-    block = slices.blocks(config)[name]
+    block = cells.blocks(config)[name]
     out: dict[tuple, dict[str, Any]] = {}
     for r in comparisons:
         if r["verdict"] != REFERENCE or r["task"] not in block["tasks"]:

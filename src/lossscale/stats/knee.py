@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from lossscale.stats.load import final_rows
+from lossscale.study import optimizers
 from lossscale.tables import CELL, KNEE_COLUMNS
 
 #: Optimizers with one scalar eps added to the update's denominator.
-EPS_IN_DENOMINATOR = ("adam", "adamw", "nadam", "radam", "adamax", "rmsprop", "adagrad")
+EPS_IN_DENOMINATOR = optimizers.eps_optimizers()
 #: The settings of a knee cell (no compensation: the knee is what a compensation undoes).
 SETTINGS = {"precision": "float32", "regularization": "none", "compensation": "none"}
 #: A cell needs alpha = 1 (the gradient RMS at init) and this many alphas.
@@ -40,7 +41,7 @@ READ_COLUMNS = ("alpha", "seed", "step", "train_metric", "grad_rms", "update_rms
 
 
 def reads_job(job) -> bool:
-    """Whether a training job (a ``lossscale.grid.Job``) may hold knee cells."""
+    """Whether a training job (a ``lossscale.study.grid.Job``) may hold knee cells."""
     return job.optimizer in EPS_IN_DENOMINATOR and job.precision == SETTINGS["precision"]
 
 

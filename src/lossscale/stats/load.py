@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossscale.stats.slices import AXES, REGIME
+from lossscale.study.cells import AXES, REGIME
 from lossscale.tables import CELL
 
 #: What the statistics and the figures read from a training table: the replica's

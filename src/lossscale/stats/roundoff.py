@@ -21,14 +21,11 @@ import pandas as pd
 from lossscale.exact import is_power_of_two
 from lossscale.stats.load import final_rows
 from lossscale.stats.paired import progress
+from lossscale.study import optimizers
 from lossscale.tables import CELL, ROUNDOFF_COLUMNS
 
 #: The exact cells: compensation -> the optimizers for which it undoes loss x alpha.
-EXACT = {
-    "none": ("lion", "signsgd", "rprop"),
-    "eps": ("adam", "adamw", "nadam", "rmsprop", "adagrad", "adamax"),
-    "lr": ("sgd",),
-}
+EXACT = {comp: optimizers.exact_optimizers(comp) for comp in ("none", "eps", "lr")}
 UNCOMPENSATED = "none"
 REF_ALPHA = 1.0
 METRICS = ("train_metric", "test_metric")
@@ -37,7 +34,7 @@ READ_COLUMNS = ("alpha", "seed", "step", *METRICS, "diverged")
 
 
 def reads_job(job) -> bool:
-    """Whether a training job (a ``lossscale.grid.Job``) may hold exact cells."""
+    """Whether a training job (a ``lossscale.study.grid.Job``) may hold exact cells."""
     return any(job.optimizer in names for names in EXACT.values())
 
 

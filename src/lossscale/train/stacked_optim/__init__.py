@@ -20,6 +20,8 @@ from typing import Any
 
 from torch import Tensor
 
+from lossscale.study import optimizers
+from lossscale.study.spec import Flag, Real
 from lossscale.train.stacked_optim.adaptive import (
     StackedAdadelta,
     StackedAdagrad,
@@ -30,7 +32,7 @@ from lossscale.train.stacked_optim.adaptive import (
     StackedRAdam,
     StackedRMSprop,
 )
-from lossscale.train.stacked_optim.base import Flag, Real, StackedOptimizer
+from lossscale.train.stacked_optim.base import StackedOptimizer
 from lossscale.train.stacked_optim.first_order import (
     StackedASGD,
     StackedLion,
@@ -46,24 +48,10 @@ from lossscale.train.stacked_optim.per_replica import (
     split_for_muon,
 )
 
-#: Element-wise optimizers by the training stage's config names.
+#: Element-wise optimizers by the training stage's config names (the registry's
+#: ``stacked`` entries, in its order).
 STACKED: dict[str, type[StackedOptimizer]] = {
-    cls.name: cls
-    for cls in (
-        StackedSGD,
-        StackedAdam,
-        StackedAdamW,
-        StackedNAdam,
-        StackedRAdam,
-        StackedAdamax,
-        StackedRMSprop,
-        StackedAdagrad,
-        StackedAdadelta,
-        StackedASGD,
-        StackedRprop,
-        StackedLion,
-        StackedSignSGD,
-    )
+    name: optimizers.implementation(name) for name in optimizers.names(kind="stacked")
 }
 
 

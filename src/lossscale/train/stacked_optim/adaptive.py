@@ -9,17 +9,11 @@ replica equals a lone ``torch.optim`` run bit for bit (on CPU, PyTorch 2.13).
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import torch
 from torch import Tensor
 
 from lossscale.train.stacked_optim.base import (
-    Flag,
-    Pairs,
-    Real,
-    Spec,
     StackedOptimizer,
     Value,
     add_scaled_,
@@ -35,20 +29,8 @@ from lossscale.train.stacked_optim.base import (
 )
 
 
-def _betas(beta1: float, beta2: float) -> dict[str, Real]:
-    return {
-        "beta1": Real(beta1, 0.0, 1.0, high_open=True),
-        "beta2": Real(beta2, 0.0, 1.0, high_open=True),
-    }
-
-
-_BETAS = {"betas": ("beta1", "beta2")}
-
-
 class _Moments(StackedOptimizer):
     """Adam-type optimizers: ``exp_avg`` (a lerp) and ``exp_avg_sq`` (an EMA of g^2)."""
-
-    pairs: ClassVar[Pairs] = _BETAS
 
     def _constants(self) -> dict[str, Value]:
         h = self.h
@@ -79,14 +61,6 @@ class StackedAdam(_Moments):
     """
 
     name = "adam"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-3),
-        **_betas(0.9, 0.999),
-        "eps": Real(1e-8),
-        "weight_decay": Real(0.0),
-        "amsgrad": Flag(False),
-        "decoupled_weight_decay": Flag(False, per_replica=True),
-    }
 
     def _init_state(self) -> dict[str, list[Tensor]]:
         state = super()._init_state()
@@ -112,12 +86,6 @@ class StackedAdamW(StackedAdam):
     """``torch.optim.AdamW``: Adam with decoupled decay (``weight_decay`` default 1e-2)."""
 
     name = "adamw"
-    spec: ClassVar[Spec] = {
-        k: Real(1e-2) if k == "weight_decay" else v
-        for k, v in StackedAdam.spec.items()
-        if k != "decoupled_weight_decay"
-    }
-    decoupled = True
 
 
 class StackedNAdam(_Moments):
@@ -128,14 +96,6 @@ class StackedNAdam(_Moments):
     """
 
     name = "nadam"
-    spec: ClassVar[Spec] = {
-        "lr": Real(2e-3),
-        **_betas(0.9, 0.999),
-        "eps": Real(1e-8),
-        "weight_decay": Real(0.0),
-        "momentum_decay": Real(4e-3),
-        "decoupled_weight_decay": Flag(False, per_replica=True),
-    }
 
     def _init_shared(self) -> dict[str, Tensor]:
         return {"mu_product": torch.ones(self.replicas, dtype=self.scalar_dtype)}
@@ -173,13 +133,6 @@ class StackedRAdam(_Moments):
     """
 
     name = "radam"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-3),
-        **_betas(0.9, 0.999),
-        "eps": Real(1e-8),
-        "weight_decay": Real(0.0),
-        "decoupled_weight_decay": Flag(False, per_replica=True),
-    }
 
     def _update(self, params: list[Tensor], grads: list[Tensor], step: int) -> None:
         h, t = self.h, float(step)
@@ -214,12 +167,6 @@ class StackedAdamax(_Moments):
     """``torch.optim.Adamax`` (``_single_tensor_adamax``): ``u = max(beta2 u, |g| + eps)``."""
 
     name = "adamax"
-    spec: ClassVar[Spec] = {
-        "lr": Real(2e-3),
-        **_betas(0.9, 0.999),
-        "eps": Real(1e-8),
-        "weight_decay": Real(0.0),
-    }
 
     def _init_state(self) -> dict[str, list[Tensor]]:
         return {"exp_avg": self.zeros(), "exp_inf": self.zeros()}
@@ -245,14 +192,6 @@ class StackedRMSprop(StackedOptimizer):
     """
 
     name = "rmsprop"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-2),
-        "alpha": Real(0.99),
-        "eps": Real(1e-8),
-        "weight_decay": Real(0.0),
-        "momentum": Real(0.0),
-        "centered": Flag(False),
-    }
 
     def _constants(self) -> dict[str, Value]:
         h = self.h
@@ -306,13 +245,6 @@ class StackedAdagrad(StackedOptimizer):
     """
 
     name = "adagrad"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-2),
-        "lr_decay": Real(0.0),
-        "weight_decay": Real(0.0),
-        "initial_accumulator_value": Real(0.0),
-        "eps": Real(1e-10),
-    }
 
     def _constants(self) -> dict[str, Value]:
         return {**super()._constants(), "eps": self.h.eps}
@@ -332,12 +264,6 @@ class StackedAdadelta(StackedOptimizer):
     """``torch.optim.Adadelta`` (``_single_tensor_adadelta``): ``eps`` inside both roots."""
 
     name = "adadelta"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1.0),
-        "rho": Real(0.9, 0.0, 1.0),
-        "eps": Real(1e-6),
-        "weight_decay": Real(0.0),
-    }
 
     def _constants(self) -> dict[str, Value]:
         h = self.h

@@ -15,7 +15,6 @@ view per parameter (:data:`Coef`). The kernels run over all parameters at once
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -23,53 +22,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lossscale.study import optimizers
+from lossscale.study.spec import Flag, Pairs, Spec
+
 #: One hyperparameter: a float shared by every replica, or R float64 values.
 Value = float | np.ndarray
 #: A coefficient handed to the kernels: a float, or one ``[R, 1, ...]`` view per parameter.
 Coef = float | list[Tensor]
-
-
-@dataclass(frozen=True)
-class Real:
-    """A real hyperparameter: a finite float (or one per replica) within bounds."""
-
-    default: float
-    low: float | None = 0.0
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def rule(self) -> str:
-        """The allowed range in words, e.g. ``0 <= value < 1``."""
-        text = "value"
-        if self.low is not None:
-            text = f"{self.low:g} {'<' if self.low_open else '<='} {text}"
-        if self.high is not None:
-            text = f"{text} {'<' if self.high_open else '<='} {self.high:g}"
-        return text
-
-    def check(self, label: str, values: np.ndarray) -> None:
-        """Raise ``ValueError`` naming ``label``, the first bad value and the rule."""
-        bad = ~np.isfinite(values)
-        if self.low is not None:
-            bad |= values <= self.low if self.low_open else values < self.low
-        if self.high is not None:
-            bad |= values >= self.high if self.high_open else values > self.high
-        if bad.any():
-            i = int(np.argmax(bad))
-            where = f" (replica {i})" if values.size > 1 else ""
-            raise ValueError(
-                f"{label}: value {float(values[i])!r}{where} is not allowed; allowed: a finite "
-                f"float with {self.rule()}, or one such float per replica"
-            )
-
-
-@dataclass(frozen=True)
-class Flag:
-    """A boolean hyperparameter; ``per_replica`` flags may also be given as R bools."""
-
-    default: bool
-    per_replica: bool = False
 
 
 def collapse(x: float | np.ndarray) -> Value:
@@ -143,11 +102,6 @@ def _plain(value: Value | bool | np.ndarray) -> float | bool | list:
     return value.tolist() if isinstance(value, np.ndarray) else value
 
 
-#: Hyperparameter specifications by flat name, and tuple keywords split into flat names.
-Spec = dict[str, Real | Flag]
-Pairs = dict[str, tuple[str, str]]
-
-
 class StackedOptimizer:
     """Element-wise optimizer for R stacked replicas with per-replica hyperparameters.
 
@@ -162,10 +116,11 @@ class StackedOptimizer:
     and advance for frozen replicas too; frozen replicas are meant to stay frozen (the
     engine freezes diverged ones), and one unfrozen later resumes with the stack's count.
 
-    Subclasses declare ``spec`` (flat hyperparameter names, ``torch.optim`` defaults and
-    bounds), ``pairs`` (tuple-valued keywords split into flat names), and implement
-    :meth:`_init_state` and :meth:`_update`; :meth:`_constants` precomputes coefficients
-    that depend on the hyperparameters only.
+    Subclasses set ``name``; a registered name (:mod:`lossscale.study.optimizers`) gives
+    the class its entry's ``spec`` (flat hyperparameter names, ``torch.optim`` defaults and
+    bounds), ``pairs`` (tuple-valued keywords split into flat names) and how its weight
+    decay acts. Subclasses implement :meth:`_init_state` and :meth:`_update`;
+    :meth:`_constants` precomputes coefficients that depend on the hyperparameters only.
     """
 
     name: ClassVar[str] = ""
@@ -173,6 +128,13 @@ class StackedOptimizer:
     pairs: ClassVar[Pairs] = {}
     #: how ``weight_decay`` acts when the spec has no ``decoupled_weight_decay`` flag
     decoupled: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        entry = optimizers.OPTIMIZERS.get(cls.__dict__.get("name", ""))
+        if entry is not None:
+            cls.spec, cls.pairs = dict(entry.spec), dict(entry.pairs)
+            cls.decoupled = entry.decay == "decoupled"
 
     def __init__(self, params: Iterable[Tensor], replicas: int, **hyper: Any) -> None:
         self.params = list(params)

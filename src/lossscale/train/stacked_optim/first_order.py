@@ -8,18 +8,12 @@ replica equals a lone run with its own scalar hyperparameters bit for bit (CPU).
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import torch
 from torch import Tensor
 
 from lossscale.train.stacked_optim.base import (
     Coef,
-    Flag,
-    Pairs,
-    Real,
-    Spec,
     StackedOptimizer,
     Value,
     add_scaled,
@@ -55,13 +49,6 @@ class StackedSGD(_Momentum):
     """
 
     name = "sgd"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-3),
-        "momentum": Real(0.0),
-        "dampening": Real(0.0, low=None),
-        "weight_decay": Real(0.0),
-        "nesterov": Flag(False),
-    }
 
     def _check(self) -> None:
         momentum, dampening = np.asarray(self.h.momentum), np.asarray(self.h.dampening)
@@ -94,10 +81,6 @@ class StackedSignSGD(_Momentum):
     """``lossscale.optim.SignSGD``: ``theta -= lr * sign(g)``, or Signum with momentum."""
 
     name = "signsgd"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-4, low_open=True),
-        "momentum": Real(0.0, 0.0, 1.0, high_open=True),
-    }
 
     def _constants(self) -> dict[str, Value]:
         return {**super()._constants(), "one_minus_momentum": 1 - self.h.momentum}
@@ -118,14 +101,6 @@ class StackedLion(StackedOptimizer):
     """
 
     name = "lion"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-4, low_open=True),
-        "beta1": Real(0.9, 0.0, 1.0, high_open=True),
-        "beta2": Real(0.99, 0.0, 1.0, high_open=True),
-        "weight_decay": Real(0.0),
-    }
-    pairs: ClassVar[Pairs] = {"betas": ("beta1", "beta2")}
-    decoupled = True
 
     def _constants(self) -> dict[str, Value]:
         h = self.h
@@ -162,13 +137,6 @@ class StackedASGD(StackedOptimizer):
     """
 
     name = "asgd"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-2),
-        "lambd": Real(1e-4, low=None),
-        "alpha": Real(0.75, low=None),
-        "t0": Real(1e6, low=None),
-        "weight_decay": Real(0.0),
-    }
 
     def _init_state(self) -> dict[str, list[Tensor]]:
         return {"ax": self.zeros()}
@@ -206,17 +174,6 @@ class StackedRprop(StackedOptimizer):
     """
 
     name = "rprop"
-    spec: ClassVar[Spec] = {
-        "lr": Real(1e-2),
-        "etaminus": Real(0.5, 0.0, 1.0, low_open=True, high_open=True),
-        "etaplus": Real(1.2, 1.0, None, low_open=True),
-        "step_size_min": Real(1e-6, low=None),
-        "step_size_max": Real(50.0, low=None),
-    }
-    pairs: ClassVar[Pairs] = {
-        "etas": ("etaminus", "etaplus"),
-        "step_sizes": ("step_size_min", "step_size_max"),
-    }
 
     def _constants(self) -> dict[str, Value]:
         h = self.h

@@ -20,13 +20,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lossscale.study import optimizers
 from lossscale.train.stacked_optim.adaptive import StackedAdamW
 
 #: Optimizers run one instance per replica, by the training stage's config names.
 PER_REPLICA_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
-    "lbfgs": torch.optim.LBFGS,
-    "adafactor": torch.optim.Adafactor,
-    "muon": torch.optim.Muon,
+    name: optimizers.reference(name) for name in optimizers.names(kind="per_replica")
 }
 PER_REPLICA = frozenset(PER_REPLICA_CLASSES)
 

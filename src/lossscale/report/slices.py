@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from lossscale.study.cells import AXES, REF_ALPHA, REGIME, blocks, grid_orders, is_classification
+
 #: The block whose first task is the asker's when no task is named ``diabetes``.
 MAIN_BLOCK = "main"
 #: The asker's task (a tiny MSE on scikit-learn's diabetes data).
@@ -24,45 +26,15 @@ ASKER_FACTOR = 1e5
 MAIN_SETTINGS = {"precision": "float32", "regularization": "none", "compensation": "none"}
 #: The alphas the results table shows besides the reference and the largest alpha.
 TABLE_ALPHAS = (1e-8, 1e-4, 1e4, 1e8)
-REF_ALPHA = 1.0
-#: A cell's axes and the block keys that list their values.
-AXES = {
-    "task": "tasks",
-    "optimizer": "optimizers",
-    "precision": "precisions",
-    "regularization": "regularizations",
-    "compensation": "compensations",
-}
-#: A cell's training regime: one value per block (its batch size and steps).
-REGIME = ("batch_size", "steps")
-#: Settings: a cell without its optimizer (the findings compare optimizers within one).
-SETTING_AXES = ("task", "precision", "regularization", "compensation", *REGIME)
-
 #: What each task objective is called, and the metric the training tables report.
 LOSS_NAMES = {"mse": "mean squared error", "cross_entropy": "cross-entropy", "focal": "focal loss"}
 LOSS_SHORT = {"mse": "MSE", "cross_entropy": "cross-entropy", "focal": "focal"}
-
-
-def blocks(config: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
-    """The validated config's training blocks, in config order."""
-    return config["train"]["blocks"]
 
 
 def main_block(config: Mapping[str, Any]) -> str:
     """The block named ``main``, else the first block."""
     names = list(blocks(config))
     return MAIN_BLOCK if MAIN_BLOCK in names else names[0]
-
-
-def grid_orders(config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Every axis's values in order of first appearance over the blocks (config order)."""
-    orders: dict[str, list[str]] = {axis: [] for axis in AXES}
-    for block in blocks(config).values():
-        for axis, key in AXES.items():
-            for value in block[key]:
-                if value not in orders[axis]:
-                    orders[axis].append(value)
-    return orders
 
 
 def main_slice(config: Mapping[str, Any]) -> dict[str, str]:
@@ -78,11 +50,6 @@ def main_slice(config: Mapping[str, Any]) -> dict[str, str]:
     return {"block": name, **block_focus(block, task)}
 
 
-def in_setting(row: Mapping[str, Any], setting: Mapping[str, Any]) -> bool:
-    """Whether a row (a dict with the cell's columns) has every value of ``setting``."""
-    return all(row[axis] == setting[axis] for axis in SETTING_AXES if axis in setting)
-
-
 def table_alphas(alphas: Iterable[float]) -> list[float]:
     """The alphas of the results table: ``TABLE_ALPHAS`` present in ``alphas``, the
     reference alpha = 1 and the largest alpha (the one the answer reports)."""
@@ -93,24 +60,9 @@ def table_alphas(alphas: Iterable[float]) -> list[float]:
     return sorted(wanted)
 
 
-def task_objective(settings: Mapping[str, Any]) -> str:
-    """The task's training loss: ``mse`` for the regressions, else its ``objective``."""
-    return str(settings.get("objective", "mse"))
-
-
-def is_classification(settings: Mapping[str, Any]) -> bool:
-    """Whether the task's metric is an error rate (else a normalized MSE)."""
-    return task_objective(settings) != "mse"
-
-
 def metric_name(settings: Mapping[str, Any]) -> str:
     """The reported metric of a task, in words."""
     return "error rate" if is_classification(settings) else "normalized mean squared error"
-
-
-def metric_axis_label(settings: Mapping[str, Any]) -> str:
-    """The metric as a short axis label."""
-    return "final error rate" if is_classification(settings) else "final normalized MSE"
 
 
 def crossing_block(config: Mapping[str, Any], key: str) -> str | None:

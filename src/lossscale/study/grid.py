@@ -4,7 +4,7 @@ Each block crosses its tasks x optimizers x precisions (one cell each, a ``Job``
 the block's batch size and number of steps) with its regularizations x compensations x
 alphas x seeds (the replicas of the cell, trained together as one stacked model).
 Blocks may share cells and replicas (the main block's alpha = 1 run is every block's
-reference); a replica named by several blocks trains once. ``python -m lossscale.grid``
+reference); a replica named by several blocks trains once. ``python -m lossscale.study.grid``
 prints the size of every block and of the whole grid without training anything."""
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ import itertools
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import yaml
 
 from lossscale.config import ConfigError, load_schema, validate_config
 from lossscale.stats.phase import check_phase
-from lossscale.train.variants import Replica, unsupported
-
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+from lossscale.study.variants import Replica, unsupported
 
 
 @dataclass(frozen=True, order=True)
@@ -169,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.configfile) as fh:
             raw = yaml.safe_load(fh)
-        config = validate_config(raw, load_schema(SCHEMA))
+        config = validate_config(raw, load_schema())
         print(format_summary(summary(config), config["cells_per_job"]))
     except (OSError, ConfigError) as err:
         print(f"lossscale: {err}", file=sys.stderr)

@@ -6,9 +6,10 @@ as the strings ``fmt_num`` produced.
 
 from __future__ import annotations
 
+import math
 import re
 
-from lossscale.report.filters import NA, md_unescape
+from lossscale.report.filters import NA
 
 _MARKER = re.compile(r"^<!--\s*table:\s*([\w-]+)\s*-->\s*$")
 _DELIMITER = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
@@ -51,7 +52,7 @@ TASKS_KEYS = (
     "test_percent",
     "metric",
 )
-#: Column order of the blocks table (Methods), as named by ``lossscale.grid.summary``.
+#: Column order of the blocks table (Methods), as named by ``lossscale.study.grid.summary``.
 BLOCKS_KEYS = (
     "block",
     "tasks",
@@ -146,7 +147,7 @@ def results_rows_from_markdown(text: str) -> list[dict[str, str]]:
 
     Every value is the string ``fmt_num`` (or the CSV's text) gave, so an end-to-end test
     compares it with ``fmt_num(csv_value)``; the rows are the ``quantity == "test"`` rows
-    of the main slice (``lossscale.stats.slices``) at the table's alphas.
+    of the main slice (``lossscale.report.slices``) at the table's alphas.
     """
     rows = []
     for row in _keyed(parse_markdown_table(text, "results"), RESULTS_KEYS, "results"):
@@ -187,3 +188,19 @@ def roundoff_rows_from_markdown(text: str) -> list[dict[str, str]]:
     if "<!-- table: roundoff -->" not in text:
         return []
     return _keyed(parse_markdown_table(text, "roundoff"), ROUNDOFF_KEYS, "roundoff")
+
+
+def md_unescape(text: str) -> str:
+    """Undo ``md_escape`` (and GitHub's ``\\|`` inside table cells)."""
+    return re.sub(r"\\([\\`*_\[\]<>|$#~])", r"\1", text)
+
+
+def parse_alpha(text: str) -> float:
+    """The loss scale ``fmt_alpha`` or ``md_alpha`` wrote (to 3 significant digits unless
+    ``2^k`` or ``$2^{k}$``)."""
+    if text == NA:
+        return math.nan
+    power = re.fullmatch(r"\$?2\^\{?(-?\d+)\}?\$?", text)
+    if power:
+        return 2.0 ** int(power.group(1))
+    return float(text)
