@@ -24,7 +24,12 @@ from lossscale.config import (
 )
 from lossscale import imports
 from lossscale.figures import figure_inputs
-from lossscale.study.grid import batches, block_jobs, expand as expand_grid, replica_dicts
+from lossscale.study.grid import (
+    batches,
+    block_jobs,
+    expand as expand_grid,
+    replica_dicts,
+)
 
 try:
     _validated = validate_config(
