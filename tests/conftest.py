@@ -22,7 +22,8 @@ def root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_task():
     """The asker's regime in float64: diabetes with a tiny target scale, a small MLP."""
-    settings = {"target_scale": 1e-4, "hidden": [8, 8], "test_fraction": 0.25, "split_seed": 0}
+    settings = {"target_scale": 1e-4, "hidden": [8, 8], "test_fraction": 0.25, "split_seed": 0,
+                "activation": "tanh", "scale_output": True}  # fmt: skip
     return make_task("diabetes", settings, torch.float64, "cpu")
 
 

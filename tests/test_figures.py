@@ -160,36 +160,38 @@ def test_blocks_are_found_by_content(config: dict) -> None:
                                          "batch_size": 32, "steps": 50}  # fmt: skip
 
 
+#: Stats tables by name, as the workflow passes them (its rules' outputs).
+TABLES = {"comparisons": "c.csv", "knee": "k.csv", "phase": "p.csv", "phase_boundaries": "b.csv"}
+
+
 def test_available_figures_follow_the_blocks(config: dict) -> None:
     assert available_figures(config) == [f for f in FIGURES if f != "phase_diagram"]
     with_phase = make_config(asker=ASKER, phase=PHASE, regularization=REGULARIZATION,
                              precision=PRECISION)  # fmt: skip
     assert available_figures(with_phase) == list(FIGURES)
-    assert figure_inputs("phase_diagram", with_phase) == {
-        "phase": ["results/stats/asker_phase.csv"],
-        "boundaries": ["results/stats/asker_phase_boundaries.csv"],
+    assert figure_inputs("phase_diagram", with_phase, TABLES) == {
+        "phase": ["p.csv"],
+        "phase_boundaries": ["b.csv"],
     }
     # a phase block has lr_instead too, but it is not the asker's scenario
     assert slices.asker_block(with_phase) == "asker"
     assert slices.asker_block(make_config(phase=PHASE)) is None
     assert slices.phase_block(with_phase) == "phase" and slices.phase_block(config) is None
-    assert available_figures(make_config()) == ["alpha_sweep", "verdict_heatmap"]
+    assert available_figures(make_config()) == ["verdict_heatmap", "alpha_sweep"]
     assert available_figures(make_config(precision=PRECISION)) == [
-        "alpha_sweep", "verdict_heatmap", "precision"
+        "verdict_heatmap", "alpha_sweep", "precision"
     ]  # fmt: skip
 
 
 def test_figure_inputs_name_only_the_block_files(config: dict) -> None:
-    assert figure_inputs("verdict_heatmap", config) == {
-        "comparisons": ["results/stats/comparisons.csv"]
-    }
-    sweep = figure_inputs("alpha_sweep", config)
-    assert len(sweep["train"]) == 6 and sweep["knee"] == ["results/stats/knee.csv"]
-    assert figure_inputs("precision", config)["train"] == [
+    assert figure_inputs("verdict_heatmap", config, TABLES) == {"comparisons": ["c.csv"]}
+    sweep = figure_inputs("alpha_sweep", config, TABLES)
+    assert len(sweep["train"]) == 6 and sweep["knee"] == ["k.csv"]
+    assert figure_inputs("precision", config, TABLES)["train"] == [
         "results/train/diabetes/sgd/float16/full-500.parquet",
         "results/train/diabetes/sgd/float32/full-500.parquet",
     ]
-    assert figure_inputs("asker_curves", config) == {
+    assert figure_inputs("asker_curves", config, TABLES) == {
         "train": ["results/train/diabetes/nadam/float32/full-500.parquet"]
     }
 

@@ -14,7 +14,6 @@ import torch
 from lossscale.config import ConfigError
 from lossscale.figures.phase_diagram import LINES, plot_phase_diagram
 from lossscale.stats.phase import (
-    check_phase,
     factor_for_update,
     measured_boundary,
     outcome,
@@ -23,6 +22,7 @@ from lossscale.stats.phase import (
     regime,
 )
 from lossscale.study.grid import expand
+from lossscale.study.phase import check_phase
 from lossscale.tables import PHASE_BOUNDARY_COLUMNS, PHASE_COLUMNS
 from lossscale.train.layers import layer_table
 
@@ -327,6 +327,7 @@ def test_layer_probe_measures_each_layer(root):
         "target_scale": 1e-3,
         "hidden": [6, 6, 6],
         "activation": "tanh",
+        "scale_output": True,
         "test_fraction": 0.25,
         "split_seed": 0,
     }
@@ -367,7 +368,7 @@ def test_figure_from_the_result_files_is_byte_identical(crafted, tmp_path):
     phase, boundaries = crafted
     phase.to_csv(tmp_path / "phase.csv", index=False)
     boundaries.to_csv(tmp_path / "boundaries.csv", index=False)
-    inputs = {"phase": [tmp_path / "phase.csv"], "boundaries": [tmp_path / "boundaries.csv"]}
+    inputs = {"phase": [tmp_path / "phase.csv"], "phase_boundaries": [tmp_path / "boundaries.csv"]}
     set_theme()
     for name in ("a", "b"):
         fig = draw("phase_diagram", inputs, phase_data.config())

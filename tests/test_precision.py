@@ -14,7 +14,8 @@ ADAM = {"lr": 1e-3, "eps": 1e-8}
 
 @pytest.fixture(scope="module")
 def tiny_float32():
-    settings = {"target_scale": 1e-4, "hidden": [8, 8], "test_fraction": 0.25, "split_seed": 0}
+    settings = {"target_scale": 1e-4, "hidden": [8, 8], "test_fraction": 0.25, "split_seed": 0,
+                "activation": "tanh", "scale_output": True}  # fmt: skip
     return make_task("diabetes", settings, torch.float32, "cpu")
 
 

@@ -22,7 +22,7 @@ import yaml
 from conftest import ROOT, run_workflow
 
 from lossscale.config import load_schema, validate_config
-from lossscale.report.render import FIGURES
+from lossscale.figures import FIGURES
 from lossscale.study import grid
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

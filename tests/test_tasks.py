@@ -71,17 +71,18 @@ def test_stratified_split_keeps_each_class_share():
 
 
 def test_digits_task_is_a_standardized_stratified_split():
-    task = digits_task(hidden=[16], test_fraction=0.25, split_seed=0)
+    args = dict(hidden=[16], test_fraction=0.25, split_seed=0, activation="tanh")
+    task = digits_task(**args, objective="cross_entropy")
     assert task.layer_sizes == (64, 16, 10) and task.classification
     assert task.y_train.dtype == torch.long and set(task.y_test.tolist()) == set(range(10))
     assert len(task.y_train) + len(task.y_test) == 1797
     assert abs(float(task.x_train.mean())) < 1e-12
-    assert digits_task([16], 0.25, 0, objective="focal").objective == "focal"
+    assert digits_task(**args, objective="focal").objective == "focal"
 
 
 def test_teacher_student_is_deterministic_and_scaled():
     args = dict(inputs=5, teacher_hidden=8, hidden=[8], examples=200, test_fraction=0.25,
-                noise=0.1, target_scale=1e-3, data_seed=3)  # fmt: skip
+                noise=0.1, target_scale=1e-3, data_seed=3, activation="tanh")  # fmt: skip
     a, b = teacher_student_task(**args), teacher_student_task(**args)
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert len(a.y_test) == 50

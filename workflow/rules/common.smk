@@ -23,7 +23,6 @@ from lossscale.config import (
     validate_config,
 )
 from lossscale import imports
-from lossscale.figures import figure_inputs
 from lossscale.study.grid import (
     batches,
     block_jobs,
@@ -139,14 +138,6 @@ def phase_outputs():
             for job in block_jobs(name, block, config)
         }
     )
-
-
-def plot_inputs(wildcards):
-    """The result files and package code the figure ``wildcards.figure`` reads."""
-    return {
-        **figure_inputs(wildcards.figure, config),
-        "code": script_code("plot_figure", f"lossscale.figures.{wildcards.figure}"),
-    }
 
 
 # Cluster resources. A local run uses only `threads` (and any `--resources` limits); the

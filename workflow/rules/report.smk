@@ -5,23 +5,23 @@ PAPER_TEMPLATES = ROOT / "paper/templates"
 PAPER_FIGURES = FIGURE_FILES
 #: Snakemake benchmark files of the rules before the report: the run-time summary's input.
 BENCHMARKS = [
-    "results/runtime/check_claims.tsv",
+    rules.check_claims.benchmark,
     *(
-        f"results/runtime/train_batch/{batch}.tsv"
+        getattr(rules, f"train_batch_{batch}").benchmark
         for batch in range(len(TRAIN_BATCHES))
     ),
     *(
-        f"results/runtime/{rule}.tsv"
+        getattr(rules, rule).benchmark
         for rule in (
             "compare_alphas",
             "eps_knee",
             "roundoff",
             "magnitude",
             "asker_phase",
-            "probe_layers",
         )
     ),
-    *(f"results/runtime/plot_figure/{name}.tsv" for name in FIGURE_NAMES),
+    rules.probe_layers.benchmark,
+    *expand(rules.plot_figure.benchmark, figure=FIGURE_NAMES),
 ]
 
 

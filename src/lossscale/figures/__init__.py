@@ -1,85 +1,108 @@
 """Figures: one module per figure, one shared theme, deterministic PDF and PNG files.
 
-This module stays free of plotting imports (the workflow reads it while parsing):
-``available_figures`` says which figures a config has data for, ``figure_inputs`` which
-result files each one reads, and ``draw`` renders one from those files.
+A figure is its module and one entry in :data:`REGISTRY`, which says which block it
+draws and what it reads. This module stays free of plotting imports (the workflow reads
+it while parsing): ``available_figures`` says which figures a config has data for,
+``figure_inputs`` which result files each one reads, and ``draw`` renders one from
+those files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from lossscale.report import slices
 from lossscale.study import cells
+from lossscale.study.grid import block_jobs
+
+#: How a figure reads its block's training files: final rows, or every recorded step.
+READERS = ("final", "histories")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: the block it draws and what it reads. Its module,
+    ``lossscale.figures.<name>``, draws it with ``plot_<name>(*data, config)``, where
+    ``data`` is its training rows (when it reads them) and then its stats tables."""
+
+    name: str
+    #: the block it draws, from the validated config (None: the config has none)
+    block: Callable[[Mapping[str, Any]], str | None]
+    #: the stats tables it reads, by the names the workflow gives them
+    tables: tuple[str, ...] = ()
+    #: how it reads its block's training files (None: it reads none)
+    train: str | None = None
+    #: which of the block's cells it reads: every task (else the focus task), every
+    #: precision (else the focus precision), the first optimizer only
+    all_tasks: bool = False
+    all_precisions: bool = False
+    first_optimizer: bool = False
+    #: drawn only when the main block has alpha = 1 and another alpha
+    compares: bool = False
+
+    def __post_init__(self) -> None:
+        if self.train not in (None, *READERS):
+            raise ValueError(f"figure {self.name!r}: train {self.train!r} not in {READERS}")
+
 
 #: Every figure, in the paper's order.
-FIGURES = (
-    "alpha_sweep",
-    "verdict_heatmap",
-    "phase_diagram",
-    "asker_curves",
-    "regularization",
-    "precision",
+REGISTRY: tuple[Figure, ...] = (
+    Figure("verdict_heatmap", slices.main_block, tables=("comparisons",), compares=True),
+    Figure(
+        "alpha_sweep",
+        slices.main_block,
+        tables=("knee",),
+        train="final",
+        all_tasks=True,
+        compares=True,
+    ),
+    Figure("phase_diagram", slices.phase_block, tables=("phase", "phase_boundaries")),
+    Figure("asker_curves", slices.asker_block, train="histories", first_optimizer=True),
+    Figure("regularization", slices.regularization_block, train="final"),
+    Figure("precision", slices.precision_block, train="histories", all_precisions=True),
 )
-COMPARISONS = "results/stats/comparisons.csv"
-KNEE = "results/stats/knee.csv"
-PHASE = "results/stats/asker_phase.csv"
-PHASE_BOUNDARIES = "results/stats/asker_phase_boundaries.csv"
-
-
-def _figure_block(name: str, config: Mapping[str, Any]) -> str | None:
-    """The block a figure draws (None where the config has none for it)."""
-    finders = {
-        "alpha_sweep": slices.main_block,
-        "verdict_heatmap": slices.main_block,
-        "phase_diagram": slices.phase_block,
-        "asker_curves": slices.asker_block,
-        "regularization": slices.regularization_block,
-        "precision": slices.precision_block,
-    }
-    return finders[name](config)
+FIGURES = tuple(f.name for f in REGISTRY)
+_BY_NAME = {f.name: f for f in REGISTRY}
 
 
 def available_figures(config: Mapping[str, Any]) -> list[str]:
-    """The figures the (validated) config has data for, in the paper's order: the alpha
-    sweep and the verdict heatmap where the main block has alpha = 1 and another alpha,
-    the others where a block has what they show (phase: true, lr_instead, several
-    regularizations, several precisions)."""
+    """The figures the (validated) config has data for, in the paper's order: those
+    that compare alphas where the main block has alpha = 1 and another alpha, each where
+    a block has what it shows (phase: true, lr_instead, several regularizations, several
+    precisions)."""
     main = cells.blocks(config)[slices.main_block(config)]
     alphas = {float(a) for a in main["alphas"]}
     compares = cells.REF_ALPHA in alphas and len(alphas) > 1
     return [
-        name
-        for name in FIGURES
-        if _figure_block(name, config) is not None
-        and (compares or name not in ("alpha_sweep", "verdict_heatmap"))
+        f.name for f in REGISTRY if f.block(config) is not None and (compares or not f.compares)
     ]
 
 
-def figure_inputs(name: str, config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The result files figure ``name`` reads: ``train`` (the parquet files of its
-    block's jobs, sorted), ``comparisons`` and/or ``knee`` (the stats tables)."""
-    if name == "verdict_heatmap":
-        return {"comparisons": [COMPARISONS]}
-    if name == "phase_diagram":
-        return {"phase": [PHASE], "boundaries": [PHASE_BOUNDARIES]}
-    from lossscale.study.grid import block_jobs  # (imports torch: only when called)
-
-    block_name = _figure_block(name, config)
+def figure_inputs(
+    name: str, config: Mapping[str, Any], tables: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """The files figure ``name`` reads: ``train`` (the parquet files of its block's jobs
+    that it shows, sorted) and its stats tables (``tables`` maps their names to paths)."""
+    figure = _BY_NAME[name]
+    out = {table: [str(tables[table])] for table in figure.tables}
+    if figure.train is None:
+        return out
+    block_name = figure.block(config)
     block = cells.blocks(config)[block_name]
     focus = slices.block_focus(block)
-    tasks = block["tasks"] if name == "alpha_sweep" else [focus["task"]]
-    precisions = block["precisions"] if name == "precision" else [focus["precision"]]
-    optimizers = block["optimizers"][:1] if name == "asker_curves" else block["optimizers"]
-    paths = sorted(
+    tasks = block["tasks"] if figure.all_tasks else [focus["task"]]
+    precisions = block["precisions"] if figure.all_precisions else [focus["precision"]]
+    optimizers = block["optimizers"][:1] if figure.first_optimizer else block["optimizers"]
+    out["train"] = sorted(
         job.path
         for job in block_jobs(block_name, block, config)
         if job.task in tasks and job.optimizer in optimizers and job.precision in precisions
     )
-    return {"train": paths, **({"knee": [KNEE]} if name == "alpha_sweep" else {})}
+    return out
 
 
 def draw(name: str, inputs: Mapping[str, Sequence[str | Path]], config: Mapping[str, Any]):
@@ -88,14 +111,11 @@ def draw(name: str, inputs: Mapping[str, Sequence[str | Path]], config: Mapping[
 
     from lossscale.stats.load import read_final, read_histories
 
-    module = import_module(f"lossscale.figures.{name}")
-    plot = getattr(module, f"plot_{name}")
-    if name == "verdict_heatmap":
-        return plot(pd.read_csv(inputs["comparisons"][0]), config)
-    if name == "phase_diagram":
-        return plot(pd.read_csv(inputs["phase"][0]), pd.read_csv(inputs["boundaries"][0]), config)
-    if name == "alpha_sweep":
-        return plot(read_final(inputs["train"]), pd.read_csv(inputs["knee"][0]), config)
-    if name == "regularization":
-        return plot(read_final(inputs["train"]), config)
-    return plot(read_histories(inputs["train"]), config)
+    figure = _BY_NAME[name]
+    data = []
+    if figure.train is not None:
+        read = read_final if figure.train == "final" else read_histories
+        data.append(read(inputs["train"]))
+    data += [pd.read_csv(inputs[table][0]) for table in figure.tables]
+    plot = getattr(import_module(f"lossscale.figures.{name}"), f"plot_{name}")
+    return plot(*data, config)

@@ -19,6 +19,7 @@ from typing import Any
 
 import jinja2
 
+from lossscale.figures import FIGURES
 from lossscale.io import atomic_path, write_text
 from lossscale.report.bib import BibEntry, read_bib, reference_text
 from lossscale.report.filters import (
@@ -76,18 +77,11 @@ SYMBOLS: dict[str, str] = {
 #: The percent sign, which is text, not math: (LaTeX, Markdown).
 PERCENT = (r"\%", "%")
 
-#: Numbered tables and figures in the order the paper shows them; the LaTeX labels are
-#: ``tab:<name>`` and ``fig:<name>``. Tables and figures the context lacks (``present``)
-#: are skipped when Markdown numbers them.
+#: Numbered tables in the order the paper shows them (the figures' order is
+#: ``lossscale.figures.FIGURES``); the LaTeX labels are ``tab:<name>`` and
+#: ``fig:<name>``. Tables and figures the context lacks (``present``) are skipped when
+#: Markdown numbers them.
 TABLES = ("tasks", "blocks", "theory", "results", "knee", "roundoff", "phase", "layers", "claims")
-FIGURES = (
-    "verdict_heatmap",
-    "alpha_sweep",
-    "phase_diagram",
-    "asker_curves",
-    "regularization",
-    "precision",
-)
 APPENDICES = {"ledger": "A", "derivations": "B", "notes": "C", "reproducibility": "D"}
 
 

@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossscale.config import ConfigError, base_hyperparameters
+from lossscale.config import base_hyperparameters
 from lossscale.stats.knee import agrees
 from lossscale.stats.load import block_rows, final_rows
+from lossscale.study.phase import magnitude_of, phase_blocks
 from lossscale.tables import PHASE_ARMS, PHASE_BOUNDARY_COLUMNS, PHASE_COLUMNS, PHASE_PLACE
 
 #: The training-table columns the phase diagram reads.
@@ -175,51 +176,6 @@ def outcome(
     }
 
 
-def phase_blocks(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """The validated config's blocks with ``phase: true``, by name."""
-    return {name: b for name, b in config["train"]["blocks"].items() if b["phase"]}
-
-
-def check_phase(config: Mapping[str, Any]) -> None:
-    """Refuse what the phase diagram cannot use (a ConfigError naming key and value): a
-    phase block with a regularization, a compensation that is not an arm or without
-    compensation none; two phase tasks with the same target scale and output scaling; a
-    layer probe of an unknown task."""
-    seen: dict[tuple, str] = {}
-    for name, block in phase_blocks(config).items():
-        key = f"train.blocks.{name}"
-        if block["regularizations"] != ["none"]:
-            raise ConfigError(
-                f"{key}.regularizations: value {block['regularizations']} is not allowed in a "
-                "phase block; allowed: [none]"
-            )
-        arms = block["compensations"]
-        if "none" not in arms or set(arms) - set(PHASE_ARMS):
-            raise ConfigError(
-                f"{key}.compensations: value {arms} is not allowed in a phase block; allowed: "
-                f"none and any of {', '.join(c for c in PHASE_ARMS if c != 'none')}"
-            )
-        for task in block["tasks"]:
-            magnitude = _magnitude(config["tasks"][task])
-            other = seen.setdefault(magnitude, task)
-            if other != task:
-                raise ConfigError(
-                    f"{key}.tasks: {task!r} and {other!r} have the same target_scale and "
-                    "scale_output; allowed: one task per loss magnitude"
-                )
-    task = config["phase"]["layers"]["task"]
-    if task is not None and task not in config["tasks"]:
-        raise ConfigError(
-            f"phase.layers.task: value {task!r} is not allowed; allowed: "
-            f"{', '.join(config['tasks'])} (the keys of tasks) or null"
-        )
-
-
-def _magnitude(settings: Mapping[str, Any]) -> tuple[float, bool]:
-    """A regression task's (target_scale, output scaled): its place in the diagram."""
-    return float(settings.get("target_scale", 1.0)), bool(settings.get("scale_output", True))
-
-
 def _first(rows: pd.DataFrame, column: str, arm: str, factor: float) -> pd.DataFrame:
     return rows[(rows["arm"] == arm) & (rows["alpha"] == factor)][["seed", column]]
 
@@ -291,7 +247,7 @@ def _cell_rows(
     hyper = base_hyperparameters(config, task, optimizer)
     lr, eps = float(hyper["lr"]), hyper.get("eps")
     eps = None if eps is None else float(eps)
-    scale, scaled = _magnitude(config["tasks"][task])
+    scale, scaled = magnitude_of(config["tasks"][task])
     init = cell[cell["step"] == 0]
     final = final_rows(cell)
     peaks = cell.groupby(["arm", "alpha", "seed"])["train_metric"].max()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import yaml
 
 from lossscale.config import ConfigError, load_schema, validate_config
-from lossscale.stats.phase import check_phase
+from lossscale.study.phase import check_phase
 from lossscale.study.variants import Replica, unsupported
 
 

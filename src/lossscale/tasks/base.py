@@ -28,8 +28,8 @@ class Task:
     layer_sizes: tuple[int, ...]
     output_scale: float
     metric_scale: float
-    objective: str = "mse"
-    activation: str = "tanh"
+    objective: str
+    activation: str
 
     def __post_init__(self) -> None:
         if self.objective not in LOSSES:

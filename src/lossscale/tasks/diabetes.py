@@ -11,12 +11,13 @@ from lossscale.tasks.base import Task
 
 
 def diabetes_task(
+    *,
     target_scale: float,
     hidden: list[int],
     test_fraction: float,
     split_seed: int,
-    activation: str = "tanh",
-    scale_output: bool = True,
+    activation: str,
+    scale_output: bool,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> Task:
@@ -43,6 +44,7 @@ def diabetes_task(
         x_test=tensor((x_te - x_mean) / x_std),
         y_test=tensor((y_te - y_mean) / y_std * target_scale),
         layer_sizes=(x.shape[1], *hidden, 1),
+        objective="mse",
         activation=activation,
         output_scale=target_scale if scale_output else 1.0,
         metric_scale=target_scale**2,

@@ -9,11 +9,12 @@ from lossscale.tasks.base import Task
 
 
 def digits_task(
+    *,
     hidden: list[int],
     test_fraction: float,
     split_seed: int,
-    objective: str = "cross_entropy",
-    activation: str = "tanh",
+    objective: str,
+    activation: str,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> Task:

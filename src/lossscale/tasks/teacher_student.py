@@ -10,6 +10,7 @@ from lossscale.tasks.base import Task
 
 
 def teacher_student_task(
+    *,
     inputs: int,
     teacher_hidden: int,
     hidden: list[int],
@@ -18,7 +19,7 @@ def teacher_student_task(
     noise: float,
     target_scale: float,
     data_seed: int,
-    activation: str = "tanh",
+    activation: str,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> Task:
@@ -47,6 +48,7 @@ def teacher_student_task(
         x_test=cast(x[:n_test]),
         y_test=cast((y_test - mean) / std * target_scale),
         layer_sizes=(inputs, *hidden, 1),
+        objective="mse",
         activation=activation,
         output_scale=target_scale,
         metric_scale=target_scale**2,

@@ -54,6 +54,7 @@ def write_parquet(table: pa.Table, path: str | Path, provenance: dict) -> None:
 
 
 def train_cell(
+    *,
     task: str,
     optimizer: str,
     precision: str,
@@ -66,13 +67,15 @@ def train_cell(
     threads: int,
     config_hash: str,
     output: str | Path,
-    repo_root: str | Path = ".",
-    checkpoint: str | Path | None = None,
-    checkpoint_every: int = 0,
-    record_every: int = 1,
-    growth_interval: int = 2000,
+    repo_root: str | Path,
+    checkpoint: str | Path | None,
+    checkpoint_every: int,
+    record_every: int,
+    growth_interval: int,
 ) -> pa.Table:
     """Train every replica of one cell together, write the parquet file and return it.
+
+    Every argument comes from the validated config (its defaults are the schema's).
 
     ``replicas`` are mappings with the fields of :class:`~lossscale.train.variants.Replica`
     (regularization, compensation, weight_decay, alpha, seed). With ``checkpoint``, an
