@@ -12,9 +12,10 @@ from scipy import stats
 from lossscale.config import ConfigError, load_schema, validate_config
 from lossscale.exact import is_power_of_two
 from lossscale.stats.knee import crossing, knee_table
-from lossscale.stats.magnitude import magnitude_pairs, magnitude_table
+from lossscale.stats.magnitude import magnitude_table
 from lossscale.stats.paired import adjust, compare_all, paired_p, tost_p
 from lossscale.stats.roundoff import roundoff_table
+from lossscale.study.selections import magnitude_pairs
 from lossscale.tables import (
     COMPARISON_COLUMNS,
     KNEE_COLUMNS,

@@ -1,4 +1,5 @@
 # Validation, wildcard constraints, input functions and the final targets.
+import functools
 import os
 import shutil
 import sys
@@ -23,6 +24,7 @@ from lossscale.config import (
     validate_config,
 )
 from lossscale import imports
+from lossscale.study import selections
 from lossscale.study.grid import (
     batches,
     block_jobs,
@@ -66,6 +68,7 @@ def cell_params(cell):
     }
 
 
+@functools.cache
 def script_code(script, *modules):
     """The package's source files that ``workflow/scripts/<script>.py`` (and ``modules``,
     which it loads by name) imports: a rule's ``code`` input, so that editing a module
@@ -103,13 +106,14 @@ def get_final_output():
 
 
 def jobs_read_by(reads_job):
-    """The training jobs' parquet files that ``reads_job`` (a stats module's) selects."""
+    """The training jobs' parquet files that ``reads_job`` selects (one of
+    ``lossscale.study.selections``)."""
     return [job.path for job in GRID if reads_job(job)]
 
 
 def magnitude_tasks():
     """The tasks of the grid's loss-magnitude pairs (``lossscale.stats.magnitude``)."""
-    pairs = magnitude.magnitude_pairs(config["tasks"])
+    pairs = selections.magnitude_pairs(config["tasks"])
     return {task for pair in pairs for task in pair[:2]}
 
 

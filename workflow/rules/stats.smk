@@ -2,7 +2,6 @@
 # (task, optimizer, precision, regularization, compensation, weight decay), on the final
 # recorded step of every replica; the eps knee; round-off against effect in the cells
 # where loss x alpha is exactly undone; the asker's phase diagram.
-from lossscale.stats import knee, magnitude, phase, roundoff
 
 
 rule compare_alphas:
@@ -36,7 +35,7 @@ rule compare_alphas:
 
 rule eps_knee:
     input:
-        train=jobs_read_by(knee.reads_job),
+        train=jobs_read_by(selections.knee_job),
         code=script_code("eps_knee"),
     output:
         knee="results/stats/knee.csv",
@@ -52,7 +51,7 @@ rule eps_knee:
         runtime=per_attempt(10),
         cpus_per_task=cpus_from_threads,
     params:
-        eps=knee.eps_settings(config["optimizers"]),
+        eps=selections.eps_settings(config["optimizers"]),
         factor=config["stats"]["knee_factor"],
     script:
         "../scripts/eps_knee.py"
@@ -60,7 +59,7 @@ rule eps_knee:
 
 rule roundoff:
     input:
-        train=jobs_read_by(roundoff.reads_job),
+        train=jobs_read_by(selections.roundoff_job),
         code=script_code("roundoff"),
     output:
         roundoff="results/stats/roundoff.csv",

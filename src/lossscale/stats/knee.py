@@ -22,13 +22,10 @@ import numpy as np
 import pandas as pd
 
 from lossscale.stats.load import final_rows
-from lossscale.study import optimizers
+from lossscale.study.selections import EPS_IN_DENOMINATOR
+from lossscale.study.selections import KNEE_SETTINGS as SETTINGS
 from lossscale.tables import CELL, KNEE_COLUMNS
 
-#: Optimizers with one scalar eps added to the update's denominator.
-EPS_IN_DENOMINATOR = optimizers.eps_optimizers()
-#: The settings of a knee cell (no compensation: the knee is what a compensation undoes).
-SETTINGS = {"precision": "float32", "regularization": "none", "compensation": "none"}
 #: A cell needs alpha = 1 (the gradient RMS at init) and this many alphas.
 MIN_ALPHAS = 3
 #: No bend when the curve falls by less than this fraction of the initial metric.
@@ -38,20 +35,6 @@ FLAT = 0.1
 SATURATED = 1.5
 #: The training-table columns the knee reads.
 READ_COLUMNS = ("alpha", "seed", "step", "train_metric", "grad_rms", "update_rms", "diverged")
-
-
-def reads_job(job) -> bool:
-    """Whether a training job (a ``lossscale.study.grid.Job``) may hold knee cells."""
-    return job.optimizer in EPS_IN_DENOMINATOR and job.precision == SETTINGS["precision"]
-
-
-def eps_settings(optimizers: Mapping[str, Mapping]) -> dict[str, float]:
-    """Each ``EPS_IN_DENOMINATOR`` optimizer's eps from the validated config's
-    ``optimizers`` section."""
-    try:
-        return {name: float(optimizers[name]["eps"]) for name in EPS_IN_DENOMINATOR}
-    except KeyError as err:
-        raise ValueError(f"optimizers: no eps for {err.args[0]!r} in the config") from None
 
 
 def crossing(alphas: Sequence[float], values: Sequence[float], level: float) -> tuple[float, str]:

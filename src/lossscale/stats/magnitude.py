@@ -17,41 +17,15 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from lossscale.study.selections import magnitude_pairs
 from lossscale.tables import CELL, MAGNITUDE_COLUMNS
 
-#: The task settings that change the loss by a constant factor, not the problem.
-SCALE_KEY = "target_scale"
 #: Relative tolerance of ``alpha_a s_a^2 = alpha_b s_b^2`` (the products are decimal).
 MATCH = 1e-9
 #: Only the loss-scale arm: with a compensation alpha is not (only) a loss factor.
 COMPENSATION = "none"
 #: The final-row columns the table reads.
 READ_COLUMNS = ("alpha", "seed", "step", "train_metric", "diverged")
-
-
-def _loss_factor(settings: Mapping) -> float | None:
-    """``s^2`` of a diabetes task whose output is scaled with its targets, else None."""
-    if settings.get("kind") != "diabetes" or not settings.get("scale_output", True):
-        return None
-    return float(settings.get(SCALE_KEY, 1.0)) ** 2
-
-
-def magnitude_pairs(tasks: Mapping[str, Mapping]) -> list[tuple[str, str, float]]:
-    """``(task, other, s_task^2 / s_other^2)`` for every two tasks whose settings agree
-    except ``target_scale`` and per-optimizer learning rates (checked per optimizer by
-    :func:`magnitude_table`), the task with the smaller loss first; sorted."""
-    factors = {name: _loss_factor(s) for name, s in tasks.items()}
-    pairs = []
-    for a, fa in factors.items():
-        for b, fb in factors.items():
-            if fa is None or fb is None or not fa < fb:
-                continue
-            rest = [
-                {k: v for k, v in tasks[t].items() if k not in (SCALE_KEY, "lr")} for t in (a, b)
-            ]
-            if rest[0] == rest[1]:
-                pairs.append((a, b, fa / fb))
-    return sorted(pairs)
 
 
 def _same_lr(tasks: Mapping[str, Mapping], a: str, b: str, optimizer: str) -> bool:

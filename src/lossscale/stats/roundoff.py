@@ -1,6 +1,6 @@
 """Round-off against effect: cells where multiplying the loss by alpha is exactly undone.
 
-In an exact cell (``EXACT``: a scale-invariant optimizer, or a compensation that undoes
+In an exact cell (``lossscale.study.selections.EXACT``: a scale-invariant optimizer, or a compensation that undoes
 the scale) a run at alpha differs from the run at alpha = 1 of the same seed only by
 round-off, and not at all where alpha is a power of two. The table sets the largest
 such difference of the final held-out metric against the seed-to-seed spread, and, for
@@ -21,26 +21,14 @@ import pandas as pd
 from lossscale.exact import is_power_of_two
 from lossscale.stats.load import final_rows
 from lossscale.stats.paired import progress
-from lossscale.study import optimizers
+from lossscale.study.selections import is_exact
 from lossscale.tables import CELL, ROUNDOFF_COLUMNS
 
-#: The exact cells: compensation -> the optimizers for which it undoes loss x alpha.
-EXACT = {comp: optimizers.exact_optimizers(comp) for comp in ("none", "eps", "lr")}
 UNCOMPENSATED = "none"
 REF_ALPHA = 1.0
 METRICS = ("train_metric", "test_metric")
 #: The training-table columns the round-off table reads.
 READ_COLUMNS = ("alpha", "seed", "step", *METRICS, "diverged")
-
-
-def reads_job(job) -> bool:
-    """Whether a training job (a ``lossscale.study.grid.Job``) may hold exact cells."""
-    return any(job.optimizer in names for names in EXACT.values())
-
-
-def is_exact(optimizer: str, compensation: str) -> bool:
-    """Whether loss x alpha is exactly undone in a cell with these settings."""
-    return optimizer in EXACT.get(compensation, ())
 
 
 def _by_seed(final: pd.DataFrame, alpha: float) -> pd.Series:
