@@ -13,17 +13,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lossscale.train.stacked_optim.base import (
-    StackedOptimizer,
-    Value,
+from lossscale.train.stacked_optim.base import StackedOptimizer
+from lossscale.train.stacked_optim.coefficients import Value, bias_correction, collapse, power
+from lossscale.train.stacked_optim.kernels import (
     add_scaled_,
     addcdiv_,
-    bias_correction,
-    collapse,
     ema_sq_,
     is_const,
     lerp_,
-    power,
     scale_,
     sqrt_plus,
 )

@@ -1,4 +1,4 @@
-"""The stacked-optimizer base class, hyperparameter checks and the shared update helpers.
+"""The stacked-optimizer base class and its per-replica hyperparameter checks.
 
 A stacked optimizer updates R replicas held along dimension 0 of every parameter
 (``[R, fan_in, fan_out]``, ``[R, 1, fan_out]``). Each hyperparameter is either one float
@@ -24,44 +24,8 @@ from torch import Tensor
 
 from lossscale.study import optimizers
 from lossscale.study.spec import Flag, Pairs, Spec
-
-#: One hyperparameter: a float shared by every replica, or R float64 values.
-Value = float | np.ndarray
-#: A coefficient handed to the kernels: a float, or one ``[R, 1, ...]`` view per parameter.
-Coef = float | list[Tensor]
-
-
-def collapse(x: float | np.ndarray) -> Value:
-    """``x`` as a float when every replica has the same value, else as a float64 array."""
-    arr = np.asarray(x, dtype=np.float64)
-    first = arr.flat[0]
-    if arr.ndim == 0 or bool(np.all(arr == first)):
-        return float(first)
-    return arr
-
-
-def power(base: Value, exponent: Value) -> Value:
-    """``base ** exponent`` by Python's float power, replica by replica.
-
-    ``torch.optim`` computes its scalar coefficients with Python floats; NumPy's
-    vectorized power may differ from C's ``pow`` in the last bit, so per-replica values
-    are raised one by one (R scalar operations, no tensor work) to keep replicas bitwise
-    equal to lone runs.
-    """
-    if isinstance(base, float | int) and isinstance(exponent, float | int):
-        return float(base) ** float(exponent)
-    pairs = np.broadcast(np.asarray(base, np.float64), np.asarray(exponent, np.float64))
-    return np.array([_pow(float(b), float(e)) for b, e in pairs])
-
-
-def _pow(base: float, exponent: float) -> float:
-    """Python's ``base ** exponent``, but NaN where that would be a complex number."""
-    return base**exponent if base >= 0 or exponent.is_integer() else float("nan")
-
-
-def bias_correction(beta: Value, step: int) -> Value:
-    """``1 - beta ** step``, as every Adam-type ``torch.optim`` function computes it."""
-    return 1 - power(beta, float(step))
+from lossscale.train.stacked_optim.coefficients import Value, collapse
+from lossscale.train.stacked_optim.kernels import Coef, add_scaled, scale_
 
 
 def _flat_values(label: str, value: Any, replicas: int) -> np.ndarray:
@@ -438,67 +402,3 @@ class StackedOptimizer:
         if "wd_coupled" in vars(c) and not (isinstance(c.wd_coupled, float) and c.wd_coupled == 0):
             return add_scaled(grads, params, c.wd_coupled)
         return grads
-
-
-# -- kernels that take a float or per-replica coefficient -------------------------------
-
-
-def is_const(c: Coef, value: float) -> bool:
-    """Whether coefficient ``c`` is the float ``value`` for every replica."""
-    return isinstance(c, float) and c == value
-
-
-def scale_(xs: list[Tensor], c: Coef) -> None:
-    """``x *= c`` (``torch.Tensor.mul_``)."""
-    torch._foreach_mul_(xs, c)
-
-
-def add_scaled_(ys: list[Tensor], xs: list[Tensor], c: Coef) -> None:
-    """``y += c * x`` (``y.add_(x, alpha=c)``)."""
-    if isinstance(c, float):
-        torch._foreach_add_(ys, xs, alpha=c)
-    else:
-        torch._foreach_addcmul_(ys, xs, c)
-
-
-def add_scaled(ys: list[Tensor], xs: list[Tensor], c: Coef) -> list[Tensor]:
-    """``y + c * x`` as new tensors (``y.add(x, alpha=c)``)."""
-    if isinstance(c, float):
-        return list(torch._foreach_add(ys, xs, alpha=c))
-    return list(torch._foreach_addcmul(ys, xs, c))
-
-
-def addcmul_(ys: list[Tensor], a: list[Tensor], b: list[Tensor], c: Coef) -> None:
-    """``y += c * a * b`` (``y.addcmul_(a, b, value=c)``)."""
-    if isinstance(c, float):
-        torch._foreach_addcmul_(ys, a, b, value=c)
-    else:
-        torch._foreach_addcmul_(ys, torch._foreach_mul(a, c), b)
-
-
-def addcdiv_(ys: list[Tensor], a: list[Tensor], b: list[Tensor], c: Coef) -> None:
-    """``y += c * a / b`` (``y.addcdiv_(a, b, value=c)``)."""
-    if isinstance(c, float):
-        torch._foreach_addcdiv_(ys, a, b, value=c)
-    else:
-        torch._foreach_addcdiv_(ys, torch._foreach_mul(a, c), b)
-
-
-def lerp_(ys: list[Tensor], xs: list[Tensor], w: Coef) -> None:
-    """``y += w * (x - y)`` (``y.lerp_(x, w)``)."""
-    torch._foreach_lerp_(ys, xs, w)
-
-
-def ema_sq_(vs: list[Tensor], grads: list[Tensor], beta: Coef, one_minus_beta: Coef) -> None:
-    """``v = beta * v + (1 - beta) * g * g`` (``v.mul_(beta).addcmul_(g, g, value=1 - beta)``)."""
-    scale_(vs, beta)
-    addcmul_(vs, grads, grads, one_minus_beta)
-
-
-def sqrt_plus(xs: list[Tensor], eps: Coef, divisor: Coef = 1.0) -> list[Tensor]:
-    """``sqrt(x) / divisor + eps`` as new tensors (``(x.sqrt() / divisor).add_(eps)``)."""
-    out = list(torch._foreach_sqrt(xs))
-    if not is_const(divisor, 1.0):
-        torch._foreach_div_(out, divisor)
-    torch._foreach_add_(out, eps)
-    return out

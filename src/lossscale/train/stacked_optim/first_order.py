@@ -12,16 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lossscale.train.stacked_optim.base import (
-    Coef,
-    StackedOptimizer,
-    Value,
-    add_scaled,
-    add_scaled_,
-    is_const,
-    power,
-    scale_,
-)
+from lossscale.train.stacked_optim.base import StackedOptimizer
+from lossscale.train.stacked_optim.coefficients import Value, power
+from lossscale.train.stacked_optim.kernels import Coef, add_scaled, add_scaled_, is_const, scale_
 
 
 def _at(c: Coef, i: int) -> float | Tensor:
