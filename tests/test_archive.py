@@ -14,6 +14,7 @@ import pytest
 
 from lossscale import archive
 from lossscale.archive import ArchiveError
+from lossscale.provenance import provenance_record
 
 SMOKE = "workflow/configs/smoke.yaml"
 
@@ -225,7 +226,7 @@ def test_the_provenance_record_has_versions_hardware_and_times():
         ],
         "total_wall_s": 1.23456,
     }
-    record = archive.provenance_record(summary, "abc", COMMIT)
+    record = provenance_record(summary, "abc", COMMIT)
     assert record["commit"] == COMMIT
     assert record["config_hash"] == "abc"
     assert record["packages"]["lossscale"] != "not installed"

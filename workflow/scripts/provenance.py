@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lossscale.archive import provenance_record
+from lossscale.provenance import provenance_record
 from lossscale.io import setup_logging, write_json
 
 if TYPE_CHECKING:
