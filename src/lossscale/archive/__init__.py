@@ -1,6 +1,7 @@
-"""The study as one citable, checkable file: provenance record, archive and its check.
+"""The study as one citable, checkable file: the archive and its check.
 
-``results/provenance.json`` (rule ``provenance``) says where a run came from. ``create``
+``results/provenance.json`` (rule ``provenance``, :mod:`lossscale.provenance`) says
+where a run came from. ``create``
 packs the config, ``results/`` (without checkpoints) and ``paper/build/`` into
 ``lossscale-<commit>-<config hash>.tar.gz`` with a SHA-256 manifest; the tarball is
 byte-identical for identical files (sorted members, fixed times and owners, gzip time 0).
