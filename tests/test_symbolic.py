@@ -10,11 +10,11 @@ import pytest
 import sympy as sp
 import torch
 
+from lossscale.derivations.claims import default_claims_dir, load_ledger
 from lossscale.derivations.symbolic import (
     RULES,
     SymbolicClaimError,
     check_symbolic,
-    load_symbolic_claims,
     parse_claims,
 )
 from lossscale.derivations.symbolic.engine import (
@@ -33,7 +33,7 @@ from lossscale.optim.lion import Lion
 from lossscale.optim.signsgd import SignSGD
 from lossscale.tables import CLAIM_COLUMNS
 
-RAW = load_symbolic_claims()
+RAW = load_ledger(default_claims_dir() / "symbolic.yaml").symbolic
 CLAIMS = {c.id: c for c in parse_claims(RAW)}
 HOLDS = [cid for cid, c in CLAIMS.items() if c.expected == "holds"]
 COUNTERS = [cid for cid, c in CLAIMS.items() if c.counter_of is not None]

@@ -8,8 +8,6 @@ from lossscale.derivations.symbolic.claims import (
     SymbolicClaim,
     SymbolicClaimError,
     check_symbolic,
-    default_symbolic_claims_path,
-    load_symbolic_claims,
     parse_claims,
 )
 from lossscale.derivations.symbolic.engine import SAMPLE_POINT
@@ -21,7 +19,5 @@ __all__ = [
     "SymbolicClaim",
     "SymbolicClaimError",
     "check_symbolic",
-    "default_symbolic_claims_path",
-    "load_symbolic_claims",
     "parse_claims",
 ]

@@ -10,12 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import sympy as sp
-import yaml
 
 from lossscale.derivations.symbolic.engine import (
     ALPHA,
@@ -190,21 +187,6 @@ def parse_claims(entries: Sequence[Any]) -> list[SymbolicClaim]:
             entry = {**{k: parent[k] for k in INHERITED if k in parent}, **entry}
         complete.append(parse_claim(entry))
     return complete
-
-
-def default_symbolic_claims_path() -> Path:
-    """The reviewed symbolic claims shipped with the package."""
-    return Path(str(files("lossscale.derivations") / "claims" / "symbolic.yaml"))
-
-
-def load_symbolic_claims(path: str | Path | None = None) -> list[dict[str, Any]]:
-    """The raw mappings of a claims file's top-level ``claims:`` list."""
-    path = default_symbolic_claims_path() if path is None else Path(path)
-    with open(path) as fh:
-        data = yaml.safe_load(fh)
-    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
-        raise SymbolicClaimError(f"{path}: expected a top-level 'claims:' list")
-    return data["claims"]
 
 
 def _name(name: str, scaled: bool, superscript: str) -> str:
