@@ -70,7 +70,7 @@ BLOCKS_KEYS = (
 )
 #: Column order of the theory table (one row per subject, see report.theory).
 THEORY_KEYS = ("subject", "transforms", "symbolic", "float64", "bitwise", "counter")
-KNEE_KEYS = ("task", "steps", "optimizer", "eps", "grad_rms_init", "predicted", "measured")
+KNEE_KEYS = ("task", "steps", "batch", "optimizer", "eps", "grad_rms_init", "predicted", "measured")
 KNEE_KEYS += ("ratio", "agrees", "update_first", "update_agrees")
 ROUNDOFF_KEYS = ("task", "optimizer", "compensation", "trains", "bitwise", "max_ratio")
 ROUNDOFF_KEYS += ("max_uncompensated_ratio",)

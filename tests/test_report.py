@@ -3,6 +3,7 @@ statistics, the main slice of the grid and the figure."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -44,6 +45,7 @@ from lossscale.report.filters import (
     tex_escape,
     tex_num,
 )
+from lossscale.report.findings import setting_outcome
 from lossscale.report.latex import LatexError, build_pdf
 from lossscale.report.phase import _band_outcome, _bands
 from lossscale.report.render import (
@@ -1247,7 +1249,15 @@ def test_robustness_matches_each_block_with_the_main_regime() -> None:
     assert activation["groups"][0]["base_task"] == "diabetes"
     assert activation["groups"][0]["differ"][0]["overlap"]
     assert (found["n"], found["n_same"], found["n_overlap"]) == (3, 1, 1)
-    assert found["reference"] == {"n": 1, "n_diverged": 0, "diverged": []}
+    assert found["reference"] == {
+        "n": 1, "n_untrained": 0, "untrained_tasks": [], "n_diverged": 0, "diverged": []
+    }  # fmt: skip
+    # a reference that removes at most stats.untrained of its initial metric stalls
+    stalled = [_cmp("diabetes", 1.0, "reference", 0.0, progress=0.01), *rows[1:]]
+    reference = robustness(stalled, config)["reference"]
+    assert (reference["n_untrained"], reference["untrained_tasks"]) == (1, ["diabetes"])
+    moving = [_cmp("diabetes", 1.0, "reference", 0.0, progress=0.2), *rows[1:]]
+    assert robustness(moving, config)["reference"]["n_untrained"] == 0
 
 
 def test_learning_rate_choices_are_the_tasks_own(config: dict) -> None:
@@ -1300,6 +1310,16 @@ def test_regularization_strength_sentence_follows_the_data(context: dict) -> Non
     at_one[2]["train"] = 0.2
     md = render("md", context | {"regularization_at_one": at_one}, TEMPLATES)
     assert "Every regularizer moved it by more than the equivalence margin" in md
+    assert "even the reference from training" not in md
+    # coupled decay that keeps the reference at its initial metric, and an L2 twin
+    at_one[1]["progress"] = 0.001
+    at_one.append(at_one[1] | {"regularization": "l2", "train": 1.001, "progress": 0.002})
+    md = render("md", context | {"regularization_at_one": at_one}, TEMPLATES)
+    assert "At this strength `coupled` and `l2` keep even the reference from training" in md
+    assert "For Adam coupled decay and the L2 term add the same" in md
+    at_one[-1]["train"] = 0.5
+    md = render("md", context | {"regularization_at_one": at_one}, TEMPLATES)
+    assert "For Adam coupled decay and the L2 term" not in md
 
 
 def test_knee_by_update_follows_the_data(context: dict) -> None:
@@ -1307,6 +1327,11 @@ def test_knee_by_update_follows_the_data(context: dict) -> None:
     # the synthetic knees: first updates at 4000 (predicted 5000) and 1e5 (predicted 5e4)
     assert "the knee was a factor of 1.26 above the prediction" in md
     assert "2 of 2 agreed within a factor of 10" in md
+    assert "the knee of the first update, 1e5, is at or below it: at that factor the first" in md
+    moved = copy.deepcopy(context)
+    moved["knee"]["rows"][1]["update_knee_first"] = 1.47e5
+    md = render("md", moved, TEMPLATES)
+    assert "is above it: at that factor the first update is still below half its normalized" in md
 
 
 def test_magnitude_summary_and_sentence() -> None:
@@ -1338,3 +1363,70 @@ def test_cells_that_train_nowhere_are_not_called_equivalent() -> None:
     assert mixed["equivalent_where_trained"] and not mixed["never_trained"]
     moved = cell("neither_trains", "better")
     assert not (moved["equivalent_where_trained"] or moved["never_trained"]) and moved["changed"]
+
+
+def _roundoff_row(optimizer: str, alpha: float, ratio: float) -> dict:
+    """One round-off row of a training cell (only what the summary reads)."""
+    cell = {"task": "t", "optimizer": optimizer, "precision": "float32", "regularization": "none"}
+    return cell | {"compensation": "none", "alpha": alpha, "power_of_two": False,
+                   "bitwise": False, "trains": True, "ratio": ratio,
+                   "uncompensated_ratio": None}  # fmt: skip
+
+
+def test_roundoff_exception_text_follows_where_it_occurs(context: dict) -> None:
+    rows = [_roundoff_row("lion", a, 0.1) for a in (1e-4, 10.0)]
+    rows += [_roundoff_row("rprop", 1e-8, 3.0), _roundoff_row("rprop", 10.0, 0.05)]
+    summary = roundoff_summary(rows)
+    assert summary["exceptions_alphas"] == [1e-8]
+    md = render("md", context | {"roundoff": summary}, TEMPLATES)
+    assert "by up to 3 at $\\alpha$ = 1e-8 and 0.05 at its other loss scales" in md
+    assert "underflows to zero" in md and "discrete decision" not in md
+    # large at a big scale too: no underflow story there, the sign flip instead
+    rows[-1] = _roundoff_row("rprop", 10.0, 0.5)
+    rows.append(_roundoff_row("rprop", 1e8, 2.0))
+    md = render("md", context | {"roundoff": roundoff_summary(rows)}, TEMPLATES)
+    assert "underflows to zero" not in md
+    assert "other loss scales differ by up to 0.5 standard deviations" in md
+
+
+def test_methods_say_how_many_references_stall(context: dict) -> None:
+    choice = {"label": "SGD", "task": "t", "lr": 0.1, "default": 1000.0}
+    context = context | {"study": context["study"] | {"lr_choices": [choice]}}
+    reference = context["robustness"]["reference"] | {"n_untrained": 0, "untrained_tasks": []}
+    md = render("md", context | {"robustness": context["robustness"] | {"reference": reference}},
+                TEMPLATES)  # fmt: skip
+    assert "a reference may stall" not in md
+    reference |= {"n_untrained": 2, "untrained_tasks": ["diabetes"]}
+    md = render("md", context | {"robustness": context["robustness"] | {"reference": reference}},
+                TEMPLATES)  # fmt: skip
+    assert "reference runs, on `diabetes`, remove at most" in md
+    assert "SGD on `t` uses 0.1 instead of 1000" in md
+
+
+def test_settings_name_optimizers_that_changed_training_only() -> None:
+    cell = {**MAIN, "task": "t", "optimizer": "adam"}
+    rows = [
+        cell | {"quantity": q, "alpha": a, "verdict": v, "mean": 0.5, "ref_mean": 0.5,
+                "effect": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n_seeds": 3, "n_pairs": 3,
+                "n_diverged": 0, "p_value": 0.5, "p_adj": 0.5, "tost_p_adj": 0.5}
+        for q, a, v in (("test", 1.0, "reference"), ("train", 1.0, "reference"),
+                        ("test", 1e6, "inconclusive"), ("train", 1e6, "better"))
+    ]  # fmt: skip
+    found = setting_outcome(rows, {"task": "t"}, ["adam"])
+    assert found["changed"] == [] and found["changed_train_only"] == ["Adam"]
+    rows[2]["verdict"] = "better"
+    found = setting_outcome(rows, {"task": "t"}, ["adam"])
+    assert found["changed"] == ["Adam"] and found["changed_train_only"] == []
+
+
+def test_precision_verdicts_that_differ_within_overlapping_intervals(context: dict) -> None:
+    sentence = "the verdicts differ between precisions although every interval overlaps"
+    assert sentence not in render("md", context, TEMPLATES)  # -0.4 [-0.5, -0.3] vs -0.93
+    flipped = copy.deepcopy(context)
+    [block] = [b for b in flipped["blocks"] if b["name"] == "precision"]
+    cells = [c for s in block["settings"] for c in s["cells"] if c["label"] == "Adam"]
+    cells[0]["test"] |= {"verdict": "inconclusive", "ci_low": -0.95, "ci_high": 0.1}
+    cells[1]["test"] |= {"n_pairs": 6}
+    md = render("md", flipped, TEMPLATES)
+    assert f"For Adam {sentence} the others, so the data show no effect of the precision" in md
+    assert "a precision compared over more seeds has a test with more power" in md

@@ -36,6 +36,11 @@ def knee_summary(rows: Sequence[Row]) -> dict[str, Any]:
         ]
         by_update[name] = {
             "agree": sum(r[f"update_{name}_agrees"] is True for r in rows),
+            # of those, the knees outside the grid (a bound) with the prediction outside too
+            "agree_bounds": sum(
+                r[f"update_{name}_agrees"] is True and bool(r[f"update_{name}_censored"])
+                for r in rows
+            ),
             "disagree": sum(r[f"update_{name}_agrees"] is False for r in rows),
             "n_located": len(located),
             "ratio_geomean": _geomean(located),
@@ -56,6 +61,9 @@ def knee_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "rows": table,
         "n": len(rows),
         "agree": sum(r["agrees"] is True for r in rows),
+        "agree_bounds": sum(
+            r["agrees"] is True and r["censored"] in ("below", "above") for r in rows
+        ),
         "disagree": [r for r in table if r["agrees"] is False],
         "flat": sum(r["censored"] == "flat" for r in rows),
         "censored": sum(r["censored"] in ("below", "above") for r in rows),
@@ -125,6 +133,7 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "max_ratio_rest": _max([t["max_ratio"] for t in table if not t["noisy_alphas"]]),
         # the exceptions' largest ratio, at the alphas where it reached 1 and elsewhere
         "exceptions_max": _max([t["max_ratio"] for t in exceptions]),
+        "exceptions_alphas": sorted({a for t in exceptions for a in t["noisy_alphas"]}),
         "exceptions_max_quiet": _max([t["max_quiet"] for t in exceptions]),
         "rows": table,
         "n_cells": len(table),
@@ -133,6 +142,11 @@ def roundoff_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "n_others": len(others),
         "max_ratio": _max([r["ratio"] for r in others]),
         "max_uncompensated_ratio": _max([r["uncompensated_ratio"] for r in others]),
+        # per optimizer (its label): the largest uncompensated ratio over its cells
+        "uncompensated_by_label": {
+            name: _max([t["max_uncompensated_ratio"] for t in table if t["label"] == name])
+            for name in dict.fromkeys(t["label"] for t in table)
+        },
     }
 
 

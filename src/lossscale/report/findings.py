@@ -192,6 +192,13 @@ def setting_outcome(
         "clauses": clauses(found),
         "all_equivalent": _names(f for f in found if f["all_equivalent"]),
         "changed": _names(f for f in found if f["changed"]),
+        # changed on the training metric only (the test verdicts stayed short of it)
+        "changed_train_only": _names(
+            f
+            for f in found
+            if not f["changed"]
+            and (f["train_by_verdict"]["better"] or f["train_by_verdict"]["worse"])
+        ),
         "counts": verdict_counts(rows),
         "cells": found,
     }

@@ -126,6 +126,7 @@ def study_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "test": stats["test"],
         "margin": stats["margin"],
         "level": stats["level"],
+        "untrained": stats["untrained"],
         "untrained_percent": 100 * stats["untrained"],
         "family_size": None,  # from the data (build_context)
         "knee_factor": stats["knee_factor"],

@@ -150,13 +150,16 @@ def block_robustness(
     }
 
 
-def reference_health(comparisons: Iterable[Row]) -> dict[str, Any]:
+def reference_health(comparisons: Iterable[Row], untrained: float) -> dict[str, Any]:
     """The reference runs (alpha = 1) of every cell: how many, how many with a diverged
     seed, and how many do not train (their training metric moved by at most the
     ``untrained`` fraction, as the ``neither_trains`` verdict reads it)."""
     refs = [r for r in comparisons if r["quantity"] == QUANTITY and r["verdict"] == REFERENCE]
+    stalled = [r for r in refs if r.get("progress") is not None and r["progress"] <= untrained]
     return {
         "n": len(refs),
+        "n_untrained": len(stalled),
+        "untrained_tasks": list(dict.fromkeys(r["task"] for r in stalled)),
         "n_diverged": sum(r["n_diverged"] > 0 for r in refs),
         "diverged": [
             {"task": r["task"], "label": label(r["optimizer"])} for r in refs if r["n_diverged"]
@@ -186,7 +189,7 @@ def robustness(comparisons: list[Row], config: Mapping[str, Any]) -> dict[str, A
     blocks = [block_robustness(comparisons, config, name, index) for name in cells.blocks(config)]
     found = [b for b in blocks if b is not None]
     return {
-        "reference": reference_health(comparisons),
+        "reference": reference_health(comparisons, config["stats"]["untrained"]),
         "blocks": found,
         "n": sum(b["n"] for b in found),
         "n_same": sum(b["n_same"] for b in found),
@@ -222,4 +225,6 @@ def reference_means(comparisons: Iterable[Row], config: Mapping[str, Any], name:
         )
         entry[r["quantity"]] = r["mean"]
         entry["weight_decay"] = r["weight_decay"]
+        if r["quantity"] == QUANTITY:
+            entry["progress"] = r.get("progress")
     return list(out.values())
