@@ -24,6 +24,7 @@ from lossscale.config import (
     validate_config,
 )
 from lossscale import imports
+from lossscale.figures import figure_inputs
 from lossscale.study import selections
 from lossscale.study.grid import (
     batches,
@@ -142,6 +143,21 @@ def phase_outputs():
             for job in block_jobs(name, block, config)
         }
     )
+
+
+def plot_inputs(wildcards):
+    """The result files and package code the figure ``wildcards.figure`` reads: its
+    block's training files and the stats tables it names, by the rules' outputs."""
+    tables = {
+        "comparisons": rules.compare_alphas.output.comparisons,
+        "knee": rules.eps_knee.output.knee,
+        "phase": rules.asker_phase.output.phase,
+        "phase_boundaries": rules.asker_phase.output.boundaries,
+    }
+    return {
+        **figure_inputs(wildcards.figure, config, tables),
+        "code": script_code("plot_figure", f"lossscale.figures.{wildcards.figure}"),
+    }
 
 
 # Cluster resources. A local run uses only `threads` (and any `--resources` limits); the

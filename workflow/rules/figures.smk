@@ -1,7 +1,7 @@
 # Figures: seaborn, PDF for LaTeX and PNG for Markdown; one rule for all of them, each
 # figure reading only its block's training files (lossscale.figures.figure_inputs).
 
-from lossscale.figures import available_figures, figure_inputs
+from lossscale.figures import available_figures
 
 #: The figures this config has data for, PDF and PNG of each: the report's inputs.
 FIGURE_NAMES = available_figures(config)
@@ -15,22 +15,6 @@ FIGURE_CONFIG = {
     # the phase diagram's colour bar marks the trains threshold
     "phase": {"trains": config["phase"]["trains"]},
 }
-
-#: The stats tables a figure may read (lossscale.figures.REGISTRY), by name.
-FIGURE_TABLES = {
-    "comparisons": rules.compare_alphas.output.comparisons,
-    "knee": rules.eps_knee.output.knee,
-    "phase": rules.asker_phase.output.phase,
-    "phase_boundaries": rules.asker_phase.output.boundaries,
-}
-
-
-def plot_inputs(wildcards):
-    """The result files and package code the figure ``wildcards.figure`` reads."""
-    return {
-        **figure_inputs(wildcards.figure, config, FIGURE_TABLES),
-        "code": script_code("plot_figure", f"lossscale.figures.{wildcards.figure}"),
-    }
 
 
 rule plot_figure:

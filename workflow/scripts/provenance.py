@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lossscale.provenance import provenance_record
 from lossscale.io import setup_logging, write_json
+from lossscale.provenance import provenance_record
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
