@@ -154,6 +154,7 @@ def _rows(cell: dict, values: dict) -> list[dict]:
                     "n_seeds": 3,
                     "n_pairs": 3 - div,
                     "n_diverged": div,
+                    "n_exploded": 0,
                     "mean": mean + shift,
                     "ref_mean": 0.5,
                     "effect": effect + shift,
@@ -1258,6 +1259,21 @@ def test_robustness_matches_each_block_with_the_main_regime() -> None:
     assert (reference["n_untrained"], reference["untrained_tasks"]) == (1, ["diabetes"])
     moving = [_cmp("diabetes", 1.0, "reference", 0.0, progress=0.2), *rows[1:]]
     assert robustness(moving, config)["reference"]["n_untrained"] == 0
+    # the held-out metric is matched too: a change from better to worse is a flip
+    assert found["test"] == {"n": 0, "n_same": 0, "n_overlap": 0, "flips": []}
+    held_out = [
+        _cmp("diabetes", 100.0, "better", -0.2, quantity="test"),
+        _cmp("diabetes", 100.0, "worse", 0.1, quantity="test", batch_size=32),
+        _cmp("diabetes", 10.0, "better", -0.2, quantity="test"),
+        _cmp("diabetes", 10.0, "better", -0.25, quantity="test", batch_size=32),
+    ]
+    test = robustness(rows + held_out, config)["test"]
+    # (the tanh network's held-out row above now has a base as well: a second flip)
+    assert (test["n"], test["n_same"], test["n_overlap"]) == (3, 1, 0)
+    assert [(f["block"], f["alpha"], f["variant"]["verdict"]) for f in test["flips"]] == [
+        ("minibatch", 100.0, "worse"),
+        ("activation", 100.0, "worse"),
+    ]
 
 
 def test_learning_rate_choices_are_the_tasks_own(config: dict) -> None:
@@ -1270,7 +1286,8 @@ def test_learning_rate_choices_are_the_tasks_own(config: dict) -> None:
 
 def _robust(n_same: int, n_overlap: int) -> dict:
     return {"reference": {"n": 5, "n_diverged": 0, "diverged": []}, "blocks": [],
-            "n": 10, "n_same": n_same, "n_overlap": n_overlap}  # fmt: skip
+            "n": 10, "n_same": n_same, "n_overlap": n_overlap,
+            "test": {"n": 0, "n_same": 0, "n_overlap": 0, "flips": []}}  # fmt: skip
 
 
 def test_robustness_sentences_follow_the_data(context: dict) -> None:
@@ -1380,12 +1397,12 @@ def test_roundoff_exception_text_follows_where_it_occurs(context: dict) -> None:
     assert summary["exceptions_alphas"] == [1e-8]
     md = render("md", context | {"roundoff": summary}, TEMPLATES)
     assert "by up to 3 at $\\alpha$ = 1e-8 and 0.05 at its other loss scales" in md
-    assert "underflows to zero" in md and "discrete decision" not in md
+    assert "falls into float32's subnormal range" in md and "discrete decision" not in md
     # large at a big scale too: no underflow story there, the sign flip instead
     rows[-1] = _roundoff_row("rprop", 10.0, 0.5)
     rows.append(_roundoff_row("rprop", 1e8, 2.0))
     md = render("md", context | {"roundoff": roundoff_summary(rows)}, TEMPLATES)
-    assert "underflows to zero" not in md
+    assert "subnormal range" not in md
     assert "other loss scales differ by up to 0.5 standard deviations" in md
 
 
@@ -1428,5 +1445,5 @@ def test_precision_verdicts_that_differ_within_overlapping_intervals(context: di
     cells[0]["test"] |= {"verdict": "inconclusive", "ci_low": -0.95, "ci_high": 0.1}
     cells[1]["test"] |= {"n_pairs": 6}
     md = render("md", flipped, TEMPLATES)
-    assert f"For Adam {sentence} the others, so the data show no effect of the precision" in md
+    assert f"For Adam {sentence} the others, so the data detect no effect of the precision" in md
     assert "a precision compared over more seeds has a test with more power" in md

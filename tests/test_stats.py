@@ -104,6 +104,16 @@ def test_verdicts_of_crafted_alphas() -> None:
     assert table.loc[1e3, "n_diverged"] == 1 and table.loc[1e3, "n_pairs"] == 4
 
 
+def test_a_finite_blow_up_counts_as_diverged() -> None:
+    """A seed whose final training metric is finite but above phase.explode times its
+    initial one (1.0 here) blew up: the comparison is not left inconclusive."""
+    table = compared({1.0: REF, 10.0: [*REF[:4], 1e19], 100.0: [*REF[:4], 9.0]})
+    assert table.loc[10.0, "n_exploded"] == 1 and table.loc[10.0, "n_diverged"] == 0
+    assert table.loc[10.0, "verdict"] == "diverged"
+    assert table.loc[100.0, "n_exploded"] == 0  # 9x its initial metric: not blown up
+    assert table.loc[100.0, "verdict"] == "inconclusive"
+
+
 def test_noisy_or_too_few_pairs_are_inconclusive() -> None:
     table = compared({1.0: [0.5, 0.6], 10.0: [0.9, 0.4], 100.0: [0.5, np.nan]})
     assert table.loc[10.0, "verdict"] == "inconclusive"  # 2 noisy pairs

@@ -51,6 +51,7 @@ COMPARISON_COLUMNS = (
     "n_seeds",
     "n_pairs",
     "n_diverged",
+    "n_exploded",
     "mean",
     "ref_mean",
     "effect",

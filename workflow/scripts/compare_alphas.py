@@ -22,6 +22,7 @@ table = compare_all(
     margin=p.margin,
     level=p.level,
     untrained=p.untrained,
+    explode=p.explode,
 )
 write_csv(table, snakemake.output.comparisons)
 log.info("wrote %d comparisons to %s", len(table), snakemake.output.comparisons)

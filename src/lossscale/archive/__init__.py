@@ -25,6 +25,7 @@ from lossscale.archive.manifest import (
     config_hash_of,
     is_runtime_dependent,
     parse_manifest,
+    sha256,
 )
 from lossscale.archive.pack import create, write_archive
 from lossscale.archive.verify import verify, workflow_command
@@ -37,6 +38,7 @@ __all__ = [
     "is_runtime_dependent",
     "main",
     "parse_manifest",
+    "sha256",
     "verify",
     "workflow_command",
     "write_archive",

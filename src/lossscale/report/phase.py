@@ -566,7 +566,18 @@ def phase_summary(
             for o, e, lr in dict.fromkeys((r["optimizer"], r["eps"], r["lr"]) for r in adaptive)
         ],
         "sgd_lr": next((r["lr"] for r in rows if r["eps"] is None), None),
+        # SGD's learning rates with the tasks that use each (a task may set its own)
+        "sgd_lrs": [
+            {
+                "lr": lr,
+                "tasks": list(
+                    dict.fromkeys(r["task"] for r in rows if r["eps"] is None and r["lr"] == lr)
+                ),
+            }
+            for lr in dict.fromkeys(r["lr"] for r in rows if r["eps"] is None)
+        ],
         "n_seeds": max(r["n_seeds"] for r in rows),
+        "n_seeds_min": min(r["n_seeds"] for r in rows),
         "asker": asker_scan(rows, factor),
         "pattern": pattern(rows, settings["oversized"]),
         "lr_blowups": _lr_blowups(boundaries, rows, settings["oversized"]),

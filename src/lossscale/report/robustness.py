@@ -59,9 +59,9 @@ def changes(block: Mapping[str, Any], steps: int, tasks: Mapping[str, Mapping]) 
     return out
 
 
-def _index(comparisons: Iterable[Row]) -> dict[tuple, Row]:
+def _index(comparisons: Iterable[Row], quantity: str = QUANTITY) -> dict[tuple, Row]:
     return {
-        (*(r[c] for c in CELL), r["alpha"]): r for r in comparisons if r["quantity"] == QUANTITY
+        (*(r[c] for c in CELL), r["alpha"]): r for r in comparisons if r["quantity"] == quantity
     }
 
 
@@ -84,11 +84,16 @@ def _pair(variant: Row, base: Row) -> dict[str, Any]:
 
 
 def block_robustness(
-    comparisons: list[Row], config: Mapping[str, Any], name: str, index: dict[tuple, Row]
+    comparisons: list[Row],
+    config: Mapping[str, Any],
+    name: str,
+    index: dict[tuple, Row],
+    quantity: str = QUANTITY,
 ) -> dict[str, Any] | None:
-    """One robustness block: per (task, optimizer, compensation), its comparisons
-    matched to the baseline's, the number with the same verdict and the differing
-    ones (None when the block changes nothing or nothing matches)."""
+    """One robustness block: per (task, optimizer, compensation), its comparisons of
+    ``quantity`` matched to the baseline's (``index``, of the same quantity), the number
+    with the same verdict and the differing ones (None when the block changes nothing or
+    nothing matches)."""
     block = cells.blocks(config)[name]
     steps = config["train"]["steps"]
     what = changes(block, steps, config["tasks"])
@@ -96,7 +101,7 @@ def block_robustness(
         return None
     groups = []
     for row in comparisons:
-        if row["quantity"] != QUANTITY or row["verdict"] == REFERENCE:
+        if row["quantity"] != quantity or row["verdict"] == REFERENCE:
             continue
         if row["task"] not in block["tasks"] or row["optimizer"] not in block["optimizers"]:
             continue
@@ -188,12 +193,33 @@ def robustness(comparisons: list[Row], config: Mapping[str, Any]) -> dict[str, A
     index = _index(comparisons)
     blocks = [block_robustness(comparisons, config, name, index) for name in cells.blocks(config)]
     found = [b for b in blocks if b is not None]
+    test_index = _index(comparisons, "test")
+    tested = [
+        b
+        for name in cells.blocks(config)
+        if (b := block_robustness(comparisons, config, name, test_index, "test")) is not None
+    ]
+    differ = [p for b in tested for g in b["groups"] for p in g["differ"]]
+    signs = ("better", "worse")
     return {
         "reference": reference_health(comparisons, config["stats"]["untrained"]),
         "blocks": found,
         "n": sum(b["n"] for b in found),
         "n_same": sum(b["n_same"] for b in found),
         "n_overlap": sum(p["overlap"] for b in found for g in b["groups"] for p in g["differ"]),
+        # the held-out metric: verdicts kept, and the changes from better to worse or back
+        "test": {
+            "n": sum(b["n"] for b in tested),
+            "n_same": sum(b["n_same"] for b in tested),
+            "n_overlap": sum(p["overlap"] for p in differ),
+            "flips": [
+                {"block": b["name"], "task": g["task"], "label": g["label"], **p}
+                for b in tested
+                for g in b["groups"]
+                for p in g["differ"]
+                if {p["variant"]["verdict"], p["base"]["verdict"]} == set(signs)
+            ],
+        },
     }
 
 

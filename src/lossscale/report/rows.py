@@ -18,6 +18,7 @@ _INT_COLUMNS = (
     "n_pairs",
     "n_diverged",
     "n_exploded",
+    "n_exploded",
     "seed",
     "layer",
     "n_params",

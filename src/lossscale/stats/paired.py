@@ -19,7 +19,9 @@ rate of every sweep stays below the level.
 
 Whether a run trains is judged on the training metric: a comparison whose reference
 and alpha run both end within ``untrained`` (a fraction) of their initial training
-metric is ``neither_trains``, whatever its held-out metrics.
+metric is ``neither_trains``, whatever its held-out metrics. A seed whose final training
+metric is finite but more than ``explode`` times its initial one blew up (the phase
+map's criterion): it counts with the diverged ones.
 """
 
 from __future__ import annotations
@@ -143,14 +145,14 @@ def progress(final: pd.Series, init: pd.Series) -> float:
 
 def verdict(row: dict, level: float, untrained: float) -> str:
     """A comparison's verdict, first match: ``reference`` (alpha = 1), ``diverged`` (any
-    seed diverged at this alpha), ``neither_trains`` (the reference and this alpha both
+    seed diverged or blew up at this alpha), ``neither_trains`` (the reference and this alpha both
     removed at most ``untrained`` of their initial training metric, or added at most
     that), ``inconclusive`` (fewer than two pairs), ``equivalent`` (adjusted TOST p <
     level), ``better`` / ``worse`` (adjusted p < level, lower / higher metric), else
     ``inconclusive``."""
     if row["alpha"] == REF_ALPHA:
         return REFERENCE
-    if row["n_diverged"] > 0:
+    if row["n_diverged"] > 0 or row["n_exploded"] > 0:
         return "diverged"
     if abs(row["progress"]) <= untrained and abs(row["ref_progress"]) <= untrained:
         return "neither_trains"
@@ -174,10 +176,12 @@ def compare_cell(
     level: float,
     family_size: int,
     untrained: float,
+    explode: float,
 ) -> list[dict]:
     """Rows of the comparison table for one cell's final values of ``column`` (its
     replicas' :func:`~lossscale.stats.load.outcomes`), with the p-values adjusted for a
-    family of ``family_size`` and the verdicts."""
+    family of ``family_size`` and the verdicts; a seed blew up when its final training
+    metric is finite and above ``explode`` times its initial one."""
     wide = final.pivot(index="seed", columns="alpha", values=column)
     if REF_ALPHA not in wide.columns:
         raise ValueError("the alpha grid must contain 1, the reference of every comparison")
@@ -204,6 +208,9 @@ def compare_cell(
             "n_seeds": int(values.size),
             "n_pairs": int(ok.sum()),
             "n_diverged": int((~np.isfinite(values)).sum()),
+            "n_exploded": int(
+                (trained[alpha][values.index] > explode * init[alpha][values.index]).sum()
+            ),
             "mean": float(finite.mean()) if finite.size else np.nan,
             "ref_mean": float(ref.reindex(values.index)[ok].mean()) if ok.any() else np.nan,
             "effect": float(diffs.mean()) if diffs.size else np.nan,
@@ -235,6 +242,7 @@ def compare_all(
     margin: float = 0.02,
     level: float = 0.05,
     untrained: float = 0.05,
+    explode: float = 10.0,
 ) -> pd.DataFrame:
     """The comparison table for every cell and quantity (``QUANTITIES``).
 
@@ -244,7 +252,7 @@ def compare_all(
     compensation, weight decay), rows are sorted by cell, then quantity, then alpha.
     The family size is the number of distinct alphas other than 1 in ``history``.
     ``test``, ``margin``, ``level`` and ``untrained`` are the config's ``stats`` keys of
-    those names.
+    those names, ``explode`` its ``phase.explode``.
     """
     _check_test(test)
     final = history if "test_metric_best" in history.columns else outcomes(history)
@@ -264,6 +272,7 @@ def compare_all(
                 level=level,
                 family_size=family_size,
                 untrained=untrained,
+                explode=explode,
             ):
                 rows.append(dict(zip(CELL, key, strict=True)) | {"quantity": quantity} | row)
     return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
