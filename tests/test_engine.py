@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,3 +301,15 @@ def test_a_training_job_loads_neither_scikit_learn_nor_pandas_nor_inductor():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True []"
+
+
+def test_the_benchmark_runs_and_ends_with_its_ratio(root: Path) -> None:
+    """The benchmark (benchmarks/stacked_vs_loop.py) on a tiny cell: it runs on the
+    default config's asker task and prints ``speedup: <R>x`` last."""
+    script = root / "benchmarks/stacked_vs_loop.py"
+    args = ["--replicas", "4", "--steps", "3", "--repeats", "1", "--threads", "1"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.fullmatch(r"speedup: \d+(\.\d+)?x", done.stdout.strip().splitlines()[-1])
