@@ -537,6 +537,15 @@ def _lr_blowups(boundaries: Sequence[Row], rows: Sequence[Row], oversized: float
     }
 
 
+def _sgd_rates(rows: Sequence[Row]) -> dict[float, dict[str, None]]:
+    """SGD's learning rates in the map (rows without eps), each with its tasks in order."""
+    rates: dict[float, dict[str, None]] = {}
+    for r in rows:
+        if r["eps"] is None:
+            rates.setdefault(r["lr"], {})[r["task"]] = None
+    return rates
+
+
 def phase_summary(
     rows: Sequence[Row],
     boundaries: Sequence[Row],
@@ -565,17 +574,8 @@ def phase_summary(
             {"label": label(o), "eps": e, "lr": lr}
             for o, e, lr in dict.fromkeys((r["optimizer"], r["eps"], r["lr"]) for r in adaptive)
         ],
-        "sgd_lr": next((r["lr"] for r in rows if r["eps"] is None), None),
         # SGD's learning rates with the tasks that use each (a task may set its own)
-        "sgd_lrs": [
-            {
-                "lr": lr,
-                "tasks": list(
-                    dict.fromkeys(r["task"] for r in rows if r["eps"] is None and r["lr"] == lr)
-                ),
-            }
-            for lr in dict.fromkeys(r["lr"] for r in rows if r["eps"] is None)
-        ],
+        "sgd_lrs": [{"lr": lr, "tasks": list(tasks)} for lr, tasks in _sgd_rates(rows).items()],
         "n_seeds": max(r["n_seeds"] for r in rows),
         "n_seeds_min": min(r["n_seeds"] for r in rows),
         "asker": asker_scan(rows, factor),

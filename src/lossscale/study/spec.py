@@ -165,11 +165,11 @@ def keyword_schema(
             "minItems": len(names),
             "maxItems": len(names),
         }
-    order = [k for k in public_defaults(spec, pairs) if k in properties]
-    flat = public_defaults(spec, pairs)
     out = {}
-    for key in order:
-        value = defaults.get(key, flat[key])
+    for key, default in public_defaults(spec, pairs).items():
+        if key not in properties:
+            continue
+        value = defaults.get(key, default)
         if isinstance(value, tuple):
             value = list(value)
         doc = docs.get(key) or KEYWORD_DOCS.get(key)
