@@ -21,11 +21,10 @@ from pathlib import Path
 
 import torch
 import yaml
-from torch import nn
 
 from lossscale.config import load_schema, validate_config
 from lossscale.device import make_deterministic
-from lossscale.models import ACTIVATIONS, init_mlp
+from lossscale.models import ACTIVATIONS, build_model
 from lossscale.tasks import make_task
 from lossscale.train.engine import train_stacked
 
@@ -41,8 +40,6 @@ def asker_settings() -> dict:
 
 
 HYPER = {"lr": 1e-3, "eps": 1e-8}
-#: The textbook module of each hidden activation.
-MODULES = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
 
 
 def replicas(n: int) -> tuple[list[int], list[float]]:
@@ -56,25 +53,15 @@ def replicas(n: int) -> tuple[list[int], list[float]]:
 def solo(task, seed: int, alpha: float, steps: int, record_every: int) -> None:
     """One replica, the textbook way: nn.Sequential and torch.optim.Adam; the held-out
     loss at the steps the stacked run records (every ``record_every``-th and the last)."""
-    init = init_mlp(task.layer_sizes, seed)
-    layers: list[nn.Module] = []
-    for i in range(len(task.layer_sizes) - 1):
-        linear = nn.Linear(*task.layer_sizes[i : i + 2])
-        with torch.no_grad():
-            linear.weight.copy_(init[2 * i].T)
-            linear.bias.copy_(init[2 * i + 1][0])
-        layers += [linear, MODULES[task.activation]()]
-    model = nn.Sequential(*layers[:-1])
+    model = build_model(task.model, [seed], dtype=torch.float32).lone_module(0)
     opt = torch.optim.Adam(model.parameters(), **HYPER)
     for step in range(steps):
         opt.zero_grad()
-        pred = model(task.x_train).squeeze(-1) * task.output_scale
-        (alpha * ((pred - task.y_train) ** 2).mean()).backward()
+        (alpha * ((model(task.x_train) - task.y_train) ** 2).mean()).backward()
         opt.step()
         if step % record_every == 0 or step == steps - 1:
             with torch.no_grad():
-                pred = model(task.x_test).squeeze(-1) * task.output_scale
-                ((pred - task.y_test) ** 2).mean()
+                ((model(task.x_test) - task.y_test) ** 2).mean()
 
 
 def matmul_peak(seconds: float = 2.0) -> float:
@@ -91,7 +78,7 @@ def matmul_peak(seconds: float = 2.0) -> float:
 def step_flops(task, record_every: int) -> float:
     """Multiply-add FLOPs of one replica's training step: forward + backward (about 3x
     the forward matmuls) on the training set, plus the held-out forward when recorded."""
-    sizes = task.layer_sizes
+    sizes = task.model.args["sizes"]
     per_example = sum(2 * a * b for a, b in itertools.pairwise(sizes))
     return per_example * (3 * len(task.y_train) + len(task.y_test) / record_every)
 
@@ -110,8 +97,9 @@ def main() -> None:
     task = make_task("diabetes", settings, torch.float32, "cpu")
     seeds, alphas = replicas(args.replicas)
     n = len(seeds)
+    sizes = task.model.args["sizes"]
     print(
-        f"asker's cell: diabetes {task.layer_sizes} {task.activation} MLP, Adam, float32, "
+        f"asker's cell: diabetes {sizes} {args.activation} MLP, Adam, float32, "
         f"{n} replicas, {args.steps} steps, held-out loss every {args.record_every}, "
         f"{torch.get_num_threads()} threads"
     )

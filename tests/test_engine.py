@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from lossscale.models import StackedMLP, init_mlp
+from lossscale.models import build_model
 from lossscale.optim import make_optimizer
 from lossscale.train.engine import train_stacked
 from lossscale.train.minibatch import Minibatches
@@ -48,17 +47,9 @@ HYPER = {
 }
 
 
-def solo_model(task, seed: int) -> nn.Sequential:
-    """One replica as nn.Linear layers with the stacked model's initialization."""
-    layers: list[nn.Module] = []
-    init = init_mlp(task.layer_sizes, seed)
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(task.layer_sizes)):
-        linear = nn.Linear(fan_in, fan_out, dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(init[2 * i].T)
-            linear.bias.copy_(init[2 * i + 1][0])
-        layers += [linear, nn.Tanh()]
-    return nn.Sequential(*layers[:-1])
+def solo_model(task, seed: int) -> nn.Module:
+    """One replica as a lone nn.Module with the stacked model's initialization."""
+    return build_model(task.model, [seed]).lone_module(0)
 
 
 def solo_optimizers(optimizer: str, model: nn.Sequential, hyper: dict) -> list:
@@ -66,7 +57,7 @@ def solo_optimizers(optimizer: str, model: nn.Sequential, hyper: dict) -> list:
     biases and the output layer)."""
     if optimizer != "muon":
         return [make_optimizer(optimizer, model.parameters(), hyper)]
-    linears = [layer for layer in model if isinstance(layer, nn.Linear)]
+    linears = [layer for layer in model.modules() if isinstance(layer, nn.Linear)]
     hidden = [layer.weight for layer in linears[:-1]]
     rest = [p for p in model.parameters() if all(p is not w for w in hidden)]
     muon = torch.optim.Muon(hidden, **hyper)
@@ -82,7 +73,7 @@ def solo_run(task, seed: int, alpha: float, optimizer: str, hyper: dict, steps: 
     opts = solo_optimizers(optimizer, model, hyper)
 
     def objective(index=slice(None)) -> torch.Tensor:
-        pred = model(task.x_train[index]).squeeze(-1) * task.output_scale
+        pred = model(task.x_train[index])
         return ((pred - task.y_train[index]) ** 2).mean()
 
     def closure(step: int = 0) -> torch.Tensor:
@@ -104,7 +95,7 @@ def solo_run(task, seed: int, alpha: float, optimizer: str, hyper: dict, steps: 
                 opt.step()
     flat = [
         p.detach()
-        for layer in model
+        for layer in model.modules()
         if isinstance(layer, nn.Linear)
         for p in (layer.weight.T, layer.bias[None, :])
     ]
@@ -275,7 +266,7 @@ def test_records_parameter_and_update_rms(tiny_task):
     """``param_rms`` is the RMS of the parameters at the recorded step, ``update_rms``
     that of the update which follows it (NaN at the last step, which has none)."""
     seeds, alphas = [0, 1], [1.0, 1e3]
-    start = StackedMLP(tiny_task.layer_sizes, seeds, tiny_task.output_scale).params
+    start = build_model(tiny_task.model, seeds).params
     one = train_stacked(tiny_task, seeds, alphas, "adam", {"lr": 1e-2}, 1).params
     run = train_stacked(tiny_task, seeds, alphas, "adam", {"lr": 1e-2}, 4, record_every=2)
 

@@ -8,9 +8,18 @@ import pytest
 import torch
 from torch import nn
 
-from lossscale.models import ACTIVATIONS, StackedMLP, forward, init_mlp
+from lossscale.models import (
+    ACTIVATIONS,
+    MODELS,
+    ModelSpec,
+    StackedMLP,
+    build_model,
+    forward,
+    init_mlp,
+    mlp_spec,
+)
 
-MODULES = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
+MODULES = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}  # the textbook modules
 #: Layer sizes: one output (the multiply-and-sum last layer), several outputs (a
 #: classifier), and a single layer (no hidden activation).
 SHAPES = [(10, 8, 8, 1), (6, 7, 4), (5, 1)]
@@ -115,3 +124,39 @@ def test_unknown_activation_is_an_error_naming_the_allowed_ones(make):
     message = "activation: value 'gelu' is not allowed; allowed: relu, silu, tanh"
     with pytest.raises(ValueError, match=f"^{message}$"):
         make()
+
+
+@pytest.mark.parametrize("sizes", SHAPES)
+def test_lone_module_is_the_textbook_replica(sizes):
+    """``lone_module(r)`` holds replica r's parameters as nn.Linear does and computes its
+    outputs; ``lone_view`` maps each stacked slice onto that layout (a view)."""
+    model = build_model(mlp_spec(sizes, "silu", output_scale=0.5), SEEDS)
+    x = inputs(sizes)
+    for r, seed in enumerate(SEEDS):
+        lone = model.lone_module(r)
+        linears = [m for m in lone.modules() if isinstance(m, nn.Linear)]
+        textbook = [m for m in solo_model(sizes, seed, "silu") if isinstance(m, nn.Linear)]
+        lone_params = [t for m in linears for t in (m.weight, m.bias)]
+        textbook_params = [t for m in textbook for t in (m.weight, m.bias)]
+        for i, (got, want) in enumerate(zip(lone_params, textbook_params, strict=True)):
+            assert torch.equal(got, want)
+            view = model.lone_view(i, model.params[i][r])
+            assert torch.equal(view, want) and view.data_ptr() == model.params[i][r].data_ptr()
+        torch.testing.assert_close(lone(x), model(x)[r].detach(), **TOL)
+
+
+def test_hidden_matrices_and_layers_of_the_mlp():
+    """Muon's matrices: every weight but the output layer's, none with a side of 1."""
+    assert StackedMLP((3, 4, 1), [0]).hidden_matrices() == [0]
+    assert StackedMLP((10, 8, 8, 1), [0]).hidden_matrices() == [0, 2]
+    assert StackedMLP((5, 1, 3), [0]).hidden_matrices() == []  # a [5, 1] column
+    assert StackedMLP((5, 1), [0]).hidden_matrices() == []
+    assert StackedMLP((10, 8, 8, 1), [0]).layers() == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_build_model_by_registered_name():
+    model = build_model(ModelSpec("mlp", {"sizes": (3, 4, 1), "activation": "relu"}), [0, 2])
+    assert isinstance(model, StackedMLP) and model.replicas == 2 and "mlp" in MODELS
+    assert [tuple(p.shape) for p in model.params] == [(2, 3, 4), (2, 1, 4), (2, 4, 1), (2, 1, 1)]
+    with pytest.raises(ValueError, match=r"^model: value 'cnn' is not allowed; allowed: mlp$"):
+        build_model(ModelSpec("cnn"), [0])

@@ -336,12 +336,11 @@ def test_layer_probe_measures_each_layer(root):
     assert len(table) == 2 * 3 * 2 * 4  # arms x factors x seeds x layers
     assert list(table[table["seed"] == 0]["n_params"][:4]) == [66, 42, 42, 7]
     # the gradient per layer, by hand with autograd on one replica of seed 0
-    from lossscale.models import StackedMLP
+    from lossscale.models import build_model
     from lossscale.tasks import make_task
 
     task = make_task("deep", settings, torch.float32, "cpu")
-    model = StackedMLP(task.layer_sizes, [0], task.output_scale, dtype=torch.float32,
-                       activation="tanh")  # fmt: skip
+    model = build_model(task.model, [0], dtype=torch.float32)
     task.loss(model(task.x_train), task.y_train).sum().backward()
     grads = model.params
     for layer in range(4):

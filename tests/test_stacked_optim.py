@@ -18,6 +18,7 @@ from functools import partial
 import pytest
 import torch
 
+from lossscale.models import Stack
 from lossscale.optim import OPTIMIZERS
 from lossscale.train.stacked_optim import (
     PER_REPLICA,
@@ -26,7 +27,6 @@ from lossscale.train.stacked_optim import (
     PerReplicaOptimizer,
     StackedOptimizer,
     make_stacked_optimizer,
-    split_for_muon,
 )
 
 R = 4
@@ -214,7 +214,7 @@ def _set_grads(params: list[torch.Tensor], noise: list[torch.Tensor]) -> None:
 
 def _stacked_run(name: str, hyper: dict, steps: int, dtype=torch.float64, frozen=None):
     params = [p.clone().requires_grad_() for p in _initial(dtype)]
-    opt = make_stacked_optimizer(name, params, R, hyper)
+    opt = make_stacked_optimizer(name, Stack(params, R), hyper)
     for t, noise in enumerate(_gradients(steps, dtype)):
         _set_grads(params, noise)
         opt.step(frozen=None if frozen is None else frozen(t))
@@ -321,13 +321,13 @@ def test_state_dict_round_trip_resumes_bit_for_bit(name):
     hyper = next(h for n, h in CASES if n == name and not _is_shared(h))
     noise = _gradients(20, torch.float64)
     full = [p.clone().requires_grad_() for p in _initial(torch.float64)]
-    opt = make_stacked_optimizer(name, full, R, hyper)
+    opt = make_stacked_optimizer(name, Stack(full, R), hyper)
     for g in noise:
         _set_grads(full, g)
         opt.step()
 
     first = [p.clone().requires_grad_() for p in _initial(torch.float64)]
-    opt = make_stacked_optimizer(name, first, R, hyper)
+    opt = make_stacked_optimizer(name, Stack(first, R), hyper)
     for g in noise[:10]:
         _set_grads(first, g)
         opt.step()
@@ -337,7 +337,7 @@ def test_state_dict_round_trip_resumes_bit_for_bit(name):
     checkpoint = torch.load(buffer, weights_only=True)
 
     resumed = [p.clone().requires_grad_() for p in checkpoint["params"]]
-    fresh = make_stacked_optimizer(name, resumed, R, hyper)
+    fresh = make_stacked_optimizer(name, Stack(resumed, R), hyper)
     fresh.load_state_dict(checkpoint["optim"])
     assert fresh.step_count == 10
     for g in noise[10:]:
@@ -349,12 +349,14 @@ def test_state_dict_round_trip_resumes_bit_for_bit(name):
 
 def test_state_dict_hyperparameters_replace_the_current_ones():
     params = [p.clone().requires_grad_() for p in _initial(torch.float64)]
-    saved = make_stacked_optimizer("adam", params, R, {"lr": [1e-3, 1e-2, 1e-1, 1.0]}).state_dict()
-    other = make_stacked_optimizer("adam", params, R, {"lr": 0.5})
+    saved = make_stacked_optimizer(
+        "adam", Stack(params, R), {"lr": [1e-3, 1e-2, 1e-1, 1.0]}
+    ).state_dict()
+    other = make_stacked_optimizer("adam", Stack(params, R), {"lr": 0.5})
     other.load_state_dict(saved)
     assert other.hyper["lr"].tolist() == [1e-3, 1e-2, 1e-1, 1.0]
     with pytest.raises(ValueError, match="optimizer 'adam' does not match 'nadam'"):
-        make_stacked_optimizer("nadam", params, R).load_state_dict(saved)
+        make_stacked_optimizer("nadam", Stack(params, R)).load_state_dict(saved)
 
 
 @pytest.mark.parametrize(
@@ -418,7 +420,7 @@ def test_state_dict_hyperparameters_replace_the_current_ones():
 def test_invalid_hyperparameters_are_rejected_with_a_clear_message(name, hyper, message):
     params = [p.clone().requires_grad_() for p in _initial(torch.float64)]
     with pytest.raises(ValueError, match=message):
-        make_stacked_optimizer(name, params, R, hyper)
+        make_stacked_optimizer(name, Stack(params, R), hyper)
 
 
 def test_invalid_parameters_and_masks_are_rejected():
@@ -426,10 +428,10 @@ def test_invalid_parameters_and_masks_are_rejected():
     with pytest.raises(
         ValueError, match=r"params\[0\]: shape \(4, 3, 5\) is not allowed; allowed: \[3, ...\]"
     ):
-        make_stacked_optimizer("adam", params, 3)
+        make_stacked_optimizer("adam", Stack(params, 3))
     with pytest.raises(ValueError, match="dtype and device"):
-        make_stacked_optimizer("adam", [params[0], params[1].float()], R)
-    opt = make_stacked_optimizer("adam", params, R)
+        make_stacked_optimizer("adam", Stack([params[0], params[1].float()], R))
+    opt = make_stacked_optimizer("adam", Stack(params, R))
     with pytest.raises(RuntimeError, match="no gradient"):
         opt.step()
     _set_grads(params, _gradients(1, torch.float64)[0])
@@ -443,7 +445,7 @@ def test_invalid_parameters_and_masks_are_rejected():
 
 def test_set_hyper_changes_the_learning_rate_between_steps():
     params = [p.clone().requires_grad_() for p in _initial(torch.float64)]
-    opt = make_stacked_optimizer("sgd", params, R, {"lr": 0.1})
+    opt = make_stacked_optimizer("sgd", Stack(params, R), {"lr": 0.1})
     opt.set_hyper(lr=[0.0, 0.0, 0.1, 0.1])
     start = [p.detach().clone() for p in params]
     _set_grads(params, _gradients(1, torch.float64)[0])
@@ -503,7 +505,7 @@ PER_REPLICA_CASES = [
 def test_per_replica_optimizer_equals_solo_runs(name, hyper):
     steps = 5 if name == "lbfgs" else 10
     stacked = [p.clone().requires_grad_() for p in _mlp_params()]
-    trained = split_for_muon(stacked)[0] if name == "muon" else stacked
+    trained = stacked[:1] if name == "muon" else stacked  # Muon: the first-layer weight
     opt = PerReplicaOptimizer(name, trained, R, **hyper)
 
     def closure(r: int, params_r: list[torch.Tensor]) -> torch.Tensor:
@@ -568,6 +570,7 @@ def test_per_replica_frozen_state_dict_and_errors():
         PerReplicaOptimizer("lbfgs", stacked, R).step()
     with pytest.raises(ValueError, match="optimizer: value 'bfgs' is not allowed"):
         PerReplicaOptimizer("bfgs", stacked, R)
-    matrices, rest = split_for_muon(stacked)
-    assert [tuple(p.shape) for p in matrices] == [(R, 3, 4)]  # (R, 4, 1) is a column
-    assert [tuple(p.shape) for p in rest] == [(R, 1, 4), (R, 4, 1), (R, 1, 1)]
+    with pytest.raises(ValueError, match=r"views: 1 entries; allowed: 4"):
+        PerReplicaOptimizer("adafactor", stacked, R, views=[lambda t: t])
+    with pytest.raises(ValueError, match="'muon' is not allowed for a model without hidden"):
+        make_stacked_optimizer("muon", Stack(stacked, R))

@@ -73,7 +73,7 @@ def test_stratified_split_keeps_each_class_share():
 def test_digits_task_is_a_standardized_stratified_split():
     args = dict(hidden=[16], test_fraction=0.25, split_seed=0, activation="tanh")
     task = digits_task(**args, objective="cross_entropy")
-    assert task.layer_sizes == (64, 16, 10) and task.classification
+    assert task.model.args["sizes"] == (64, 16, 10) and task.classification
     assert task.y_train.dtype == torch.long and set(task.y_test.tolist()) == set(range(10))
     assert len(task.y_train) + len(task.y_test) == 1797
     assert abs(float(task.x_train.mean())) < 1e-12
@@ -87,4 +87,4 @@ def test_teacher_student_is_deterministic_and_scaled():
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert len(a.y_test) == 50
     assert float(a.y_train.std(correction=0)) == pytest.approx(1e-3, rel=1e-12)
-    assert a.output_scale == 1e-3 and a.metric_scale == pytest.approx(1e-6)
+    assert a.model.args["output_scale"] == 1e-3 and a.metric_scale == pytest.approx(1e-6)

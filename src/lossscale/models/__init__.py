@@ -1,5 +1,35 @@
-"""Models whose parameters carry a leading replica dimension."""
+"""Models whose parameters carry a leading replica dimension, by registered name."""
 
-from lossscale.models.stacked_mlp import ACTIVATIONS, StackedMLP, activation_fn, forward, init_mlp
+from lossscale.models.base import (
+    MODELS,
+    ModelSpec,
+    Stack,
+    StackedModel,
+    build_model,
+    register_model,
+)
+from lossscale.models.stacked_mlp import (
+    ACTIVATIONS,
+    MODULES,
+    StackedMLP,
+    activation_fn,
+    forward,
+    init_mlp,
+    mlp_spec,
+)
 
-__all__ = ["ACTIVATIONS", "StackedMLP", "activation_fn", "forward", "init_mlp"]
+__all__ = [
+    "ACTIVATIONS",
+    "MODELS",
+    "MODULES",
+    "ModelSpec",
+    "Stack",
+    "StackedMLP",
+    "StackedModel",
+    "activation_fn",
+    "build_model",
+    "forward",
+    "init_mlp",
+    "mlp_spec",
+    "register_model",
+]

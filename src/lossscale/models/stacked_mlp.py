@@ -14,7 +14,10 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 from torch.nn import functional
+
+from lossscale.models.base import ModelSpec, StackedModel, register_model
 
 #: Hidden-layer activations by config name.
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -22,6 +25,10 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
     "silu": functional.silu,
 }
+
+
+#: The ``nn.Module`` of each activation (a lone replica's layers).
+MODULES: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
 
 
 def activation_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -97,8 +104,15 @@ def forward(
     return h if output_scale == 1.0 else h * output_scale
 
 
-class StackedMLP:
-    """R replicas of an MLP with hidden ``activation``, initialized from per-replica seeds."""
+@register_model("mlp")
+class StackedMLP(StackedModel):
+    """R replicas of an MLP with hidden ``activation``, initialized from per-replica seeds.
+
+    A lone replica is ``nn.Sequential`` of ``nn.Linear`` layers, whose weights are
+    ``[fan_out, fan_in]`` and biases ``[fan_out]``: :meth:`lone_view` transposes and
+    squeezes the stacked slices accordingly. The hidden weight matrices are every
+    layer's weight but the output layer's (and none with a side of length 1).
+    """
 
     def __init__(
         self,
@@ -112,20 +126,56 @@ class StackedMLP:
         activation_fn(activation)
         per_seed = {s: init_mlp(sizes, s) for s in sorted(set(seeds))}
         n_tensors = 2 * (len(sizes) - 1)
-        self.params = [
+        params = [
             torch.stack([per_seed[s][i] for s in seeds])
             .to(device=device, dtype=dtype)
             .requires_grad_()
             for i in range(n_tensors)
         ]
+        super().__init__(params, len(seeds))
         self.output_scale = output_scale
         self.activation = activation
-        self.replicas = len(seeds)
 
     def apply(self, params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """This model's function at other stacked ``params`` (same shapes but any R)."""
+        """Outputs ``[R, N]`` (``[R, N, K]``) at stacked ``params`` (any R), see :func:`forward`."""
         return forward(params, x, self.activation, self.output_scale)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``[R, N]`` for shared inputs ``x`` of shape ``[N, d]``."""
-        return self.apply(self.params, x)
+    def lone_module(self, r: int) -> nn.Module:
+        """Replica ``r`` as ``nn.Sequential`` of ``nn.Linear`` layers and activations
+        (copies of its current parameters) times the output scale, outputs squeezed."""
+        layers: list[nn.Module] = []
+        for i in range(0, len(self.params), 2):
+            w, b = self.params[i][r].detach(), self.params[i + 1][r].detach()
+            linear = nn.Linear(*w.shape, dtype=w.dtype, device=w.device)
+            with torch.no_grad():
+                linear.weight.copy_(self.lone_view(i, w))
+                linear.bias.copy_(self.lone_view(i + 1, b))
+            layers += [linear, MODULES[self.activation]()]
+        return _Scaled(nn.Sequential(*layers[:-1]), self.output_scale)
+
+    def lone_view(self, index: int, t: torch.Tensor) -> torch.Tensor:
+        return t.squeeze(0) if index % 2 else t.mT
+
+    def hidden_matrices(self) -> list[int]:
+        return [i for i in range(0, len(self.params) - 2, 2) if min(self.params[i].shape[1:]) > 1]
+
+    def layers(self) -> list[list[int]]:
+        return [[i, i + 1] for i in range(0, len(self.params), 2)]
+
+
+class _Scaled(nn.Module):
+    """``layers(x)`` with a last axis of length 1 squeezed, times ``scale``."""
+
+    def __init__(self, layers: nn.Sequential, scale: float) -> None:
+        super().__init__()
+        self.layers, self.scale = layers, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).squeeze(-1) * self.scale
+
+
+def mlp_spec(sizes: Sequence[int], activation: str, output_scale: float = 1.0) -> ModelSpec:
+    """A task's MLP: layer ``sizes`` (inputs, hidden widths, outputs) and activation."""
+    return ModelSpec(
+        "mlp", {"sizes": tuple(sizes), "activation": activation, "output_scale": output_scale}
+    )

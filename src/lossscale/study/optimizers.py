@@ -57,6 +57,9 @@ class Optimizer:
     pairs: Pairs = field(default_factory=dict)
     #: ``stacked`` (element-wise, all replicas in one update) or ``per_replica``
     kind: str = "stacked"
+    #: per replica: each instance sees the slices as a lone ``nn.Module`` holds them (the
+    #: model's lone views), for optimizers that read tensor shapes
+    lone_layout: bool = False
     decay: str = "coupled"
     cite: str | None = None
     eps_in_denominator: bool = False
@@ -354,6 +357,7 @@ _ENTRIES = (
             "weight_decay": Real(0.0),
         },
         kind="per_replica",
+        lone_layout=True,
         decay="decoupled",
         cite="shazeer2018adafactor",
         docs={
@@ -380,6 +384,7 @@ _ENTRIES = (
             "adjust_lr_fn": Choice(None, (None, "original", "match_rms_adamw")),
         },
         kind="per_replica",
+        lone_layout=True,
         decay="decoupled",
         docs={
             "ns_coefficients": "Coefficients of the quintic Newton-Schulz iteration.",

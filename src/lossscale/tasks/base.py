@@ -1,4 +1,4 @@
-"""The data a training cell needs, in one immutable record."""
+"""The data and model a training cell needs, in one immutable record."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ from dataclasses import dataclass
 
 import torch
 
+from lossscale.models import ModelSpec
 from lossscale.tasks.losses import LOSSES, error_rate
 
 
 @dataclass(frozen=True)
 class Task:
-    """A full-batch task: data, model shape, loss and the reported metric.
+    """A task: data, the model to train on it, the loss and the reported metric.
 
-    ``output_scale`` multiplies the network's output so that predictions live on the
-    targets' scale from initialization on; ``activation`` is the hidden layers'
-    nonlinearity (see ``lossscale.models.ACTIVATIONS``). The metric is the normalised MSE (MSE divided
-    by ``metric_scale``, the target variance) for regression and the error rate for
+    ``model`` names a registered stacked model and its arguments (``lossscale.models``;
+    the MLP's ``output_scale`` puts predictions on the targets' scale from
+    initialization on). The metric is the normalised MSE (MSE divided by
+    ``metric_scale``, the target variance) for regression and the error rate for
     classification.
     """
 
@@ -25,11 +26,9 @@ class Task:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
-    layer_sizes: tuple[int, ...]
-    output_scale: float
+    model: ModelSpec
     metric_scale: float
     objective: str
-    activation: str
 
     def __post_init__(self) -> None:
         if self.objective not in LOSSES:

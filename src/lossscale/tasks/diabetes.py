@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lossscale.models import mlp_spec
 from lossscale.tasks import packaged
 from lossscale.tasks.base import Task
 
@@ -43,9 +44,9 @@ def diabetes_task(
         y_train=tensor((y_tr - y_mean) / y_std * target_scale),
         x_test=tensor((x_te - x_mean) / x_std),
         y_test=tensor((y_te - y_mean) / y_std * target_scale),
-        layer_sizes=(x.shape[1], *hidden, 1),
+        model=mlp_spec(
+            (x.shape[1], *hidden, 1), activation, output_scale=target_scale if scale_output else 1.0
+        ),
         objective="mse",
-        activation=activation,
-        output_scale=target_scale if scale_output else 1.0,
         metric_scale=target_scale**2,
     )

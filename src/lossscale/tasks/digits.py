@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from lossscale.models import mlp_spec
 from lossscale.tasks import packaged
 from lossscale.tasks.base import Task
 
@@ -41,9 +42,7 @@ def digits_task(
         y_train=labels(y_tr),
         x_test=inputs(x_te),
         y_test=labels(y_te),
-        layer_sizes=(x.shape[1], *hidden, 10),
-        activation=activation,
-        output_scale=1.0,
         metric_scale=1.0,
+        model=mlp_spec((x.shape[1], *hidden, 10), activation),
         objective=objective,
     )

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from lossscale.models import mlp_spec
 from lossscale.tasks.base import Task
 
 
@@ -47,9 +48,7 @@ def teacher_student_task(
         y_train=cast((y_train - mean) / std * target_scale),
         x_test=cast(x[:n_test]),
         y_test=cast((y_test - mean) / std * target_scale),
-        layer_sizes=(inputs, *hidden, 1),
+        model=mlp_spec((inputs, *hidden, 1), activation, output_scale=target_scale),
         objective="mse",
-        activation=activation,
-        output_scale=target_scale,
         metric_scale=target_scale**2,
     )

@@ -1,5 +1,7 @@
 """Train R replicas at once; replica r minimizes ``alphas[r]`` times its own loss.
 
+The task names the model (any registered stacked model, ``lossscale.models``).
+
 Because the replicas share no parameters, the gradient of ``sum_r alpha_r * L_r`` with
 respect to replica r's slice is exactly ``alpha_r * grad L_r``: one backward pass gives
 every replica the gradient it would get alone. The stacked optimizers
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossscale.models import StackedMLP
+from lossscale.models import StackedModel, build_model
 from lossscale.tables import TRAIN_RECORD_COLUMNS as RECORD_COLUMNS
 from lossscale.tasks import Task
 from lossscale.train.checkpoint import load_checkpoint, save_checkpoint
@@ -53,7 +55,7 @@ class History:
 
 
 def _evaluate(
-    task: Task, model: StackedMLP, x: torch.Tensor, y: torch.Tensor, precision: Precision
+    task: Task, model: StackedModel, x: torch.Tensor, y: torch.Tensor, precision: Precision
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-replica loss and metric on (x, y); the forward pass in ``precision``."""
     with precision.context(x.device):
@@ -164,15 +166,8 @@ def train_stacked(
     if record_every < 1:
         raise ValueError(f"record_every: value {record_every!r} is not allowed; allowed: >= 1")
     dtype, device = task.x_train.dtype, task.x_train.device
-    model = StackedMLP(
-        task.layer_sizes,
-        seeds,
-        task.output_scale,
-        dtype=dtype,
-        device=device,
-        activation=task.activation,
-    )
-    opt = make_stacked_optimizer(optimizer, model.params, len(seeds), hyper)
+    model = build_model(task.model, seeds, dtype=dtype, device=device)
+    opt = make_stacked_optimizer(optimizer, model, hyper)
     needs_closure = optimizer == "lbfgs"
     if needs_closure and batch_size:
         raise ValueError(

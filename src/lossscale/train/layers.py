@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from lossscale.device import make_deterministic, resolve_device
-from lossscale.models import StackedMLP
+from lossscale.models import build_model
 from lossscale.tables import LAYER_COLUMNS, PHASE_ARMS
 from lossscale.tasks import make_task
 from lossscale.train.engine import train_stacked
@@ -37,25 +37,19 @@ log = logging.getLogger(__name__)
 ARMS = ("none", "lr_instead")
 
 
-def _layer_rms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``[R, L]``: per replica, the RMS of each layer's (weight, bias) pair."""
-    pairs = zip(tensors[::2], tensors[1::2], strict=True)
+def _layer_rms(tensors: Sequence[torch.Tensor], layers: Sequence[Sequence[int]]) -> torch.Tensor:
+    """``[R, L]``: per replica, the RMS of each layer's tensors (``layers``: their indices)."""
     return torch.stack(
         [
-            torch.cat([w.reshape(w.shape[0], -1), b.reshape(b.shape[0], -1)], dim=1)
+            torch.cat([tensors[i].reshape(tensors[i].shape[0], -1) for i in layer], dim=1)
             .double()
             .pow(2)
             .mean(dim=1)
             .sqrt()
-            for w, b in pairs
+            for layer in layers
         ],
         dim=1,
     )
-
-
-def _sizes(tensors: Sequence[torch.Tensor]) -> list[int]:
-    """Parameters per layer of one replica."""
-    return [w[0].numel() + b[0].numel() for w, b in zip(tensors[::2], tensors[1::2], strict=True)]
 
 
 def layer_table(
@@ -80,22 +74,16 @@ def layer_table(
         for arm, alpha, seed in itertools.product(ARMS, alphas, range(seeds))
     ]
     setup = replica_setup(optimizer, hyper, replicas)
-    model = StackedMLP(
-        data.layer_sizes,
-        setup.seeds,
-        data.output_scale,
-        dtype=torch.float32,
-        device=dev,
-        activation=data.activation,
-    )
+    model = build_model(data.model, setup.seeds, dtype=torch.float32, device=dev)
     data.loss(model(data.x_train), data.y_train).sum().backward()
     start = [p.detach() for p in model.params]
-    grads = _layer_rms([p.grad for p in model.params])
-    scale = _layer_rms(start)
+    layers = model.layers()
+    grads = _layer_rms([p.grad for p in model.params], layers)
+    scale = _layer_rms(start, layers)
 
     def moved(params: Sequence[torch.Tensor]) -> torch.Tensor:
         changes = [p.double() - s.double() for p, s in zip(params, start, strict=True)]
-        return _layer_rms(changes) / scale
+        return _layer_rms(changes, layers) / scale
 
     args = (data, setup.seeds, setup.loss_scales, optimizer, setup.hyper)
     log.info("%s/%s: %d replicas, %d layers", task, optimizer, len(replicas), grads.shape[1])
@@ -107,7 +95,7 @@ def layer_table(
     eps = float(hyper["eps"])
     rows = []
     for r, rep in enumerate(replicas):
-        for layer, n in enumerate(_sizes(start)):
+        for layer, n in enumerate(sum(start[i][0].numel() for i in ids) for ids in layers):
             rows.append(
                 {
                     "task": task,

@@ -8,18 +8,19 @@ counterpart (PyTorch 2.13) or of the package's Lion and signSGD, operation by op
 on CPU every replica has the bits of a lone run with its own scalar hyperparameters
 (``tests/test_stacked_optim.py`` checks this in float64 and float32).
 
-``make_stacked_optimizer(name, params, replicas, hyper)`` builds one by config name:
-element-wise optimizers (:data:`STACKED`) are stacked; LBFGS, Adafactor and Muon
-(:data:`PER_REPLICA`) run one real instance per replica (:class:`PerReplicaOptimizer`).
+``make_stacked_optimizer(name, model, hyper)`` builds one by config name for a stacked
+model (or any :class:`~lossscale.models.Stack`): element-wise optimizers
+(:data:`STACKED`) are stacked; LBFGS, Adafactor and Muon (:data:`PER_REPLICA`) run one
+real instance per replica (:class:`PerReplicaOptimizer`), on the slices as the model's
+lone module holds them where the registry says the layout matters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from torch import Tensor
-
+from lossscale.models import Stack
 from lossscale.study import optimizers
 from lossscale.study.spec import Flag, Real
 from lossscale.train.stacked_optim.adaptive import (
@@ -45,7 +46,6 @@ from lossscale.train.stacked_optim.per_replica import (
     PER_REPLICA_CLASSES,
     MuonAdamW,
     PerReplicaOptimizer,
-    split_for_muon,
 )
 
 #: Element-wise optimizers by the training stage's config names (the registry's
@@ -56,26 +56,24 @@ STACKED: dict[str, type[StackedOptimizer]] = {
 
 
 def make_stacked_optimizer(
-    name: str,
-    params: Iterable[Tensor],
-    replicas: int,
-    hyper: Mapping[str, Any] | None = None,
+    name: str, model: Stack, hyper: Mapping[str, Any] | None = None
 ) -> StackedOptimizer | PerReplicaOptimizer | MuonAdamW:
-    """Optimizer ``name`` over the stacked ``params`` with ``hyper`` (floats or R values).
+    """Optimizer ``name`` over ``model``'s stacked parameters with ``hyper`` (floats or R
+    values).
 
     Names in :data:`STACKED` give a :class:`StackedOptimizer`; ``muon`` a
-    :class:`MuonAdamW` (Muon for hidden weight matrices, AdamW for the rest); the others in
-    :data:`PER_REPLICA` a :class:`PerReplicaOptimizer` (whose ``step`` differs: see it).
+    :class:`MuonAdamW` (Muon for the model's hidden weight matrices, AdamW for the rest);
+    the others in :data:`PER_REPLICA` a :class:`PerReplicaOptimizer` (whose ``step``
+    differs: see it), on the model's lone views where the registry's ``lone_layout`` says.
     """
     hyper = dict(hyper or {})
     if name in STACKED:
-        return STACKED[name](params, replicas, **hyper)
+        return STACKED[name](model.params, model.replicas, **hyper)
     if name == "muon":
-        return MuonAdamW(params, replicas, **hyper)
+        return MuonAdamW(model, **hyper)
     if name in PER_REPLICA:
-        # Adafactor sees each replica as nn.Linear holds it: it factors 2-D weights only
-        layout = name == "adafactor"
-        return PerReplicaOptimizer(name, params, replicas, linear_layout=layout, **hyper)
+        views = model.lone_views() if optimizers.get(name).lone_layout else None
+        return PerReplicaOptimizer(name, model.params, model.replicas, views=views, **hyper)
     allowed = ", ".join([*STACKED, *sorted(PER_REPLICA)])
     raise ValueError(f"optimizer: value {name!r} is not allowed; allowed: {allowed}")
 
@@ -103,5 +101,4 @@ __all__ = [
     "StackedSGD",
     "StackedSignSGD",
     "make_stacked_optimizer",
-    "split_for_muon",
 ]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lossscale.models import Stack
 from lossscale.study import optimizers
 from lossscale.train.stacked_optim.adaptive import StackedAdamW
 
@@ -46,15 +47,8 @@ def hyperparameters(cls: type[torch.optim.Optimizer]) -> dict[str, Any]:
 ReplicaClosure = Callable[[int, list[Tensor]], Tensor]
 
 
-def split_for_muon(params: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-    """The stacked MLP's ``params`` (weight, bias, weight, bias, ...) split into the hidden
-    layers' weight matrices, for Muon, and the rest: biases and the output layer's weight,
-    to be trained by an element-wise optimizer such as stacked AdamW, as torch's Muon
-    documentation advises.
-    """
-    hidden = {id(p) for p in params[:-2] if p.ndim == 3 and min(p.shape[1:]) > 1}
-    matrices = [p for p in params if id(p) in hidden]
-    return matrices, [p for p in params if id(p) not in hidden]
+def _identity(t: Tensor) -> Tensor:
+    return t
 
 
 def _replica_value(key: str, value: Any, r: int, replicas: int) -> Any:
@@ -88,11 +82,13 @@ class PerReplicaOptimizer:
     the optimizers returned (NaN for frozen replicas). ``frozen`` replicas are skipped.
 
     Muon accepts 2-D slices only (stacked ``[R, m, n]``): any other parameter raises
-    ``ValueError``; split weight matrices from biases with :func:`split_for_muon`. With
-    ``linear_layout``, each replica's leaves hold its slices as ``nn.Linear`` does: weights
-    ``[fan_out, fan_in]`` (the stacked MLP keeps ``[fan_in, fan_out]``) and biases
-    ``[fan_out]`` (stacked ``[1, fan_out]``); Adafactor factors 2-D tensors only and
-    Muon's learning-rate adjustment depends on which side is longer, so the layout matters.
+    ``ValueError``; a model names its weight matrices (``Stack.hidden_matrices``). With
+    ``views`` (one per parameter, e.g. a model's ``Stack.lone_views()``), each replica's
+    leaves hold ``views[i](p[r])`` instead of the slice as stacked: the layout of a lone
+    ``nn.Module`` (the stacked MLP keeps weights ``[fan_in, fan_out]`` and biases
+    ``[1, fan_out]``, ``nn.Linear`` ``[fan_out, fan_in]`` and ``[fan_out]``). Adafactor
+    factors 2-D tensors only and Muon's learning-rate adjustment depends on which side is
+    longer, so the layout matters.
     """
 
     def __init__(
@@ -100,10 +96,9 @@ class PerReplicaOptimizer:
         optimizer: str | type[torch.optim.Optimizer],
         params: Iterable[Tensor],
         replicas: int,
-        linear_layout: bool = False,
+        views: Sequence[Callable[[Tensor], Tensor]] | None = None,
         **hyper: Any,
     ) -> None:
-        self.linear_layout = linear_layout
         if isinstance(optimizer, str):
             if optimizer not in PER_REPLICA_CLASSES:
                 allowed = ", ".join(sorted(PER_REPLICA_CLASSES))
@@ -114,6 +109,9 @@ class PerReplicaOptimizer:
         self.cls = optimizer
         self.params = list(params)
         self.replicas = int(replicas)
+        self.views = list(views) if views is not None else [_identity] * len(self.params)
+        if len(self.views) != len(self.params):
+            raise ValueError(f"views: {len(self.views)} entries; allowed: {len(self.params)}")
         for i, p in enumerate(self.params):
             if p.ndim < 1 or p.shape[0] != self.replicas:
                 raise ValueError(
@@ -124,7 +122,7 @@ class PerReplicaOptimizer:
                 raise ValueError(
                     f"params[{i}]: Muon updates 2-D weight matrices only, but its replica "
                     f"slices have shape {tuple(p.shape[1:])}; give such parameters to an "
-                    "element-wise optimizer (split_for_muon separates them)"
+                    "element-wise optimizer (a model's hidden_matrices names the matrices)"
                 )
         allowed = hyperparameters(optimizer)
         for key in hyper:
@@ -134,7 +132,7 @@ class PerReplicaOptimizer:
                     f"{', '.join(sorted(allowed))}"
                 )
         self.leaves = [
-            [self._view(p[r]).detach().clone().requires_grad_(True) for p in self.params]
+            [view(p[r]).detach().clone().requires_grad_(True) for view, p in self._pairs()]
             for r in range(self.replicas)
         ]
         self.optimizers = []
@@ -155,28 +153,26 @@ class PerReplicaOptimizer:
             except ValueError as err:
                 raise ValueError(f"{optimizer.__name__}, replica {r}: {err}") from err
 
-    def _view(self, t: Tensor) -> Tensor:
-        """A replica's slice as its leaves hold it (a view)."""
-        if not self.linear_layout or t.ndim != 2:
-            return t
-        return t.squeeze(0) if t.shape[0] == 1 else t.mT
+    def _pairs(self) -> list[tuple[Callable[[Tensor], Tensor], Tensor]]:
+        """Each parameter with the view its replicas' leaves hold."""
+        return list(zip(self.views, self.params, strict=True))
 
     @torch.no_grad()
     def _pull(self, r: int, grads: bool) -> None:
-        for leaf, p in zip(self.leaves[r], self.params, strict=True):
-            leaf.copy_(self._view(p[r]))
+        for leaf, (view, p) in zip(self.leaves[r], self._pairs(), strict=True):
+            leaf.copy_(view(p[r]))
             if grads:
                 if p.grad is None:
                     leaf.grad = None
                 elif leaf.grad is None:
-                    leaf.grad = self._view(p.grad[r]).clone()
+                    leaf.grad = view(p.grad[r]).clone()
                 else:
-                    leaf.grad.copy_(self._view(p.grad[r]))
+                    leaf.grad.copy_(view(p.grad[r]))
 
     @torch.no_grad()
     def _push(self, r: int) -> None:
-        for leaf, p in zip(self.leaves[r], self.params, strict=True):
-            self._view(p[r]).copy_(leaf)
+        for leaf, (view, p) in zip(self.leaves[r], self._pairs(), strict=True):
+            view(p[r]).copy_(leaf)
 
     def step(
         self,
@@ -241,21 +237,29 @@ class PerReplicaOptimizer:
 
 
 class MuonAdamW:
-    """Muon for the hidden weight matrices, stacked AdamW for the rest, as torch's Muon
-    documentation advises; AdamW takes Muon's ``lr`` and ``weight_decay`` per replica and
-    its own ``adamw_eps`` (AdamW's default unless given). One ``step`` / ``zero_grad`` /
-    ``state_dict`` for both. Muon sees each weight as ``nn.Linear`` holds it,
-    ``[fan_out, fan_in]``.
+    """Muon for the model's hidden weight matrices, stacked AdamW for the rest, as torch's
+    Muon documentation advises; AdamW takes Muon's ``lr`` and ``weight_decay`` per replica
+    and its own ``adamw_eps`` (AdamW's default unless given). One ``step`` / ``zero_grad`` /
+    ``state_dict`` for both. Muon sees each matrix as a lone ``nn.Module`` holds it (the
+    model's :meth:`~lossscale.models.Stack.lone_view`).
     """
 
-    def __init__(
-        self, params: Iterable[Tensor], replicas: int, adamw_eps: Any = ADAMW_EPS, **hyper: Any
-    ) -> None:
-        matrices, rest = split_for_muon(list(params))
-        self.muon = PerReplicaOptimizer("muon", matrices, replicas, linear_layout=True, **hyper)
+    def __init__(self, model: Stack, adamw_eps: Any = ADAMW_EPS, **hyper: Any) -> None:
+        hidden = model.hidden_matrices()
+        if not hidden:
+            raise ValueError(
+                "optimizer: value 'muon' is not allowed for a model without hidden weight "
+                "matrices (Muon orthogonalizes 2-D weights); allowed: a model with a hidden layer"
+            )
+        views = model.lone_views()
+        matrices = [model.params[i] for i in hidden]
+        rest = [p for i, p in enumerate(model.params) if i not in hidden]
+        self.muon = PerReplicaOptimizer(
+            "muon", matrices, model.replicas, views=[views[i] for i in hidden], **hyper
+        )
         defaults = hyperparameters(torch.optim.Muon)
         shared = {k: hyper.get(k, defaults[k]) for k in ("lr", "weight_decay")}
-        self.adamw = StackedAdamW(rest, replicas, eps=adamw_eps, **shared)
+        self.adamw = StackedAdamW(rest, model.replicas, eps=adamw_eps, **shared)
 
     def step(self, frozen: Tensor | None = None) -> None:
         self.muon.step(frozen=frozen)
@@ -278,5 +282,4 @@ __all__ = [
     "PER_REPLICA_CLASSES",
     "MuonAdamW",
     "PerReplicaOptimizer",
-    "split_for_muon",
 ]
