@@ -340,3 +340,20 @@ def test_saved_figures_are_byte_identical(config: dict, tmp_path: Path) -> None:
                                              (1024.0, "$2^{10}$"), (1.0, "1"), (3.0, "3")])  # fmt: skip
 def test_alpha_text(alpha: float, text: str) -> None:
     assert alpha_text(alpha) == text
+
+
+def test_figures_draw_with_matplotlib_fonts_only():
+    """The theme leaves no other copy of a font family to pick (the machine's DejaVu, or
+    a font cache another environment built), so the figures' bytes cannot depend on it."""
+    import matplotlib
+    from matplotlib import font_manager
+
+    set_theme()
+    bundled = Path(matplotlib.get_data_path()) / "fonts/ttf"
+    files = [Path(f.fname) for f in font_manager.fontManager.ttflist]
+    assert files and all(f.parent == bundled for f in files)
+    for style in ("normal", "italic"):
+        found = font_manager.findfont(
+            font_manager.FontProperties(family="DejaVu Sans", style=style)
+        )
+        assert Path(found).parent == bundled, found

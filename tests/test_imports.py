@@ -41,3 +41,16 @@ def test_an_import_without_source_names_it(tmp_path):
     script.write_text("from lossscale import nothing_here\nimport lossscale.nothing.at_all\n")
     with pytest.raises(ImportError, match=r"'lossscale\.nothing'"):
         script_code(script)
+
+
+def test_a_registry_reference_counts_as_an_import(tmp_path):
+    """``"module:attribute"`` strings (what the registries load) are dependencies; other
+    strings, and references outside the package, are not."""
+    script = tmp_path / "s.py"
+    script.write_text(
+        'BUILDERS = {"a": "lossscale.tasks.digits:digits_task", "b": "torch.optim:SGD"}\n'
+        'TEXT = "see lossscale.stats.knee:knee_table for details"\n'
+    )
+    code = _names(script_code(script))
+    assert "tasks/digits.py" in code and "tasks/packaged.py" in code
+    assert "stats/knee.py" not in code

@@ -116,3 +116,26 @@ def test_study_stats_figures_and_report_import_no_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", f"{module} imports torch"
+
+
+def test_task_kinds_models_and_builders_agree():
+    """The schema's task kinds are the task builders' (each a ``$defs`` section whose
+    settings are the builder's keywords), and every registered model loads."""
+    import inspect
+
+    from lossscale.config import task_kinds
+    from lossscale.imports import load
+    from lossscale.models import MODELS, StackedModel
+    from lossscale.tasks import TASKS
+
+    schema = load_schema()
+    assert task_kinds(schema) == list(TASKS)
+    for kind, reference in TASKS.items():
+        keywords = set(inspect.signature(load(reference)).parameters) - {"dtype", "device"}
+        settings = set(schema["$defs"][kind]["properties"]) - {"kind", "lr"}
+        assert keywords == settings, kind
+    assert all(issubclass(load(reference), StackedModel) for reference in MODELS.values())
+    with pytest.raises(
+        ConfigError, match=r'tasks\.t\.kind: value "cnn" is not allowed; allowed: one of "diabetes"'
+    ):
+        validate_config({"tasks": {"t": {"kind": "cnn"}}}, schema)

@@ -3,8 +3,8 @@
 The schema (``workflow/schemas/config.schema.yaml``) is the one place where keys, types,
 allowed values and defaults live; its optimizer sections and the enums of optimizers,
 regularizations and compensations are filled in from the study layer
-(:mod:`lossscale.study.optimizers`, :mod:`lossscale.study.variants`) where the YAML says
-``x-registry``. Errors are reported as one short line per problem that names the key
+(:mod:`lossscale.study.optimizers`, :mod:`lossscale.study.variants`), and the task kinds
+from its own ``$defs`` sections, where the YAML says ``x-registry``. Errors are reported as one short line per problem that names the key
 path, the offending value and what is allowed.
 """
 
@@ -34,11 +34,26 @@ class ConfigError(ValueError):
 def load_schema(path: str | Path = SCHEMA) -> dict:
     """Read the YAML schema at ``path`` and fill in its ``x-registry`` parts."""
     with open(path) as fh:
-        return _fill_registry(yaml.safe_load(fh))
+        schema = yaml.safe_load(fh)
+    return _fill_registry(schema, task_kinds(schema))
 
 
-def _registry_part(name: str) -> dict:
+def task_kinds(schema: dict) -> list[str]:
+    """The task kinds: the schema's ``$defs`` sections whose ``kind`` is their own name."""
+    defs = schema.get("$defs", {})
+    return [k for k, d in defs.items() if d.get("properties", {}).get("kind", {}).get("const") == k]
+
+
+def _registry_part(name: str, kinds: list[str]) -> dict:
     """What an ``x-registry: <name>`` marker stands for."""
+    if name == "task-kinds":
+        return {
+            "properties": {"kind": {"enum": kinds}},
+            "allOf": [
+                {"if": {"properties": {"kind": {"const": k}}}, "then": {"$ref": f"#/$defs/{k}"}}
+                for k in kinds
+            ],
+        }
     if name == "optimizer-sections":
         return {"properties": {o.name: o.schema() for o in optimizers.OPTIMIZERS.values()}}
     if name == "optimizers":
@@ -52,15 +67,15 @@ def _registry_part(name: str) -> dict:
     raise ValueError(f"schema: x-registry value {name!r} is not allowed")
 
 
-def _fill_registry(node: Any) -> Any:
+def _fill_registry(node: Any, kinds: list[str]) -> Any:
     """``node`` with every mapping holding ``x-registry`` extended by its part."""
     if isinstance(node, list):
-        return [_fill_registry(v) for v in node]
+        return [_fill_registry(v, kinds) for v in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _fill_registry(v) for k, v in node.items() if k != "x-registry"}
+    out = {k: _fill_registry(v, kinds) for k, v in node.items() if k != "x-registry"}
     if "x-registry" in node:
-        out.update(_registry_part(node["x-registry"]))
+        out.update(_registry_part(node["x-registry"], kinds))
     return out
 
 

@@ -3,16 +3,31 @@
 A rule's ``code`` input is :func:`script_code` of its script, so that editing a module
 reruns exactly the jobs whose scripts import it (directly, through other modules, or
 inside a function), and a new import needs no hand-kept list. Imports are read from the
-source with :mod:`ast`; nothing is imported.
+source with :mod:`ast`; nothing is imported. The registries name what they load as
+``"module:attribute"`` strings (:func:`load`); such a string in a module's source counts
+as an import of that module.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "lossscale"
+#: A registry's reference to what it loads: ``lossscale.<module>:<attribute>``.
+_REFERENCE = re.compile(rf"({PACKAGE}(?:\.\w+)*):\w+")
+
+
+def load(reference: str) -> Any:
+    """The object a ``"module:attribute"`` reference names (imports the module)."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 #: ``src/``, the directory that holds the package.
 SRC = Path(__file__).resolve().parents[1]
 
@@ -37,6 +52,8 @@ def _imported(path: Path) -> tuple[str, ...]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             subs = [f"{node.module}.{alias.name}" for alias in node.names]
             names += [node.module] + [s for s in subs if module_file(s) is not None]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names += _REFERENCE.findall(node.value) if _REFERENCE.fullmatch(node.value) else []
     return tuple(n for n in names if n == PACKAGE or n.startswith(PACKAGE + "."))
 
 

@@ -1,7 +1,7 @@
 """Figures: one module per figure, one shared theme, deterministic PDF and PNG files.
 
 A figure is its module and one entry in :data:`REGISTRY`, which says which block it
-draws and what it reads. This module stays free of plotting imports (the workflow reads
+draws and what it reads (and, for a figure the text does not discuss, its caption). This module stays free of plotting imports (the workflow reads
 it while parsing): ``available_figures`` says which figures a config has data for,
 ``figure_inputs`` which result files each one reads, and ``draw`` renders one from
 those files.
@@ -43,6 +43,10 @@ class Figure:
     first_optimizer: bool = False
     #: drawn only when the main block has alpha = 1 and another alpha
     compares: bool = False
+    #: a figure the text does not discuss: its caption (plain text), and the paper shows
+    #: it under "Further figures"; empty for the figures the templates place, whose
+    #: captions are ``paper/templates/partials/caption_<name>.j2``
+    caption: str = ""
 
     def __post_init__(self) -> None:
         if self.train not in (None, *READERS):

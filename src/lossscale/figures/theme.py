@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import seaborn as sns
+from matplotlib import font_manager
 
 from lossscale.io import atomic_path
 
@@ -33,8 +34,22 @@ FONT_RC = {
 }
 
 
+def use_bundled_fonts() -> None:
+    """Draw with matplotlib's own TrueType fonts only, in a fixed order. Its font cache is
+    shared by every installation of the same matplotlib version on the machine and may
+    list other copies of the same families (Debian's DejaVu, which TeX Live pulls in),
+    or another environment's; which copy is drawn, and the figures' bytes, would then
+    depend on which environment last rebuilt the cache."""
+    manager = font_manager.fontManager
+    manager.ttflist = []
+    for path in sorted((Path(matplotlib.get_data_path()) / "fonts/ttf").glob("*.ttf")):
+        manager.addfont(path)
+    manager._findfont_cached.cache_clear()
+
+
 def set_theme() -> None:
     """Seaborn's paper style with a colour-blind-safe palette and fixed fonts."""
+    use_bundled_fonts()
     sns.set_theme(context="paper", style="ticks", palette=PALETTE, font="DejaVu Sans", rc=FONT_RC)
     plt.rcParams.update({"svg.hashsalt": "lossscale", "pdf.fonttype": 42})
 

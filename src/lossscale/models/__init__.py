@@ -6,7 +6,6 @@ from lossscale.models.base import (
     Stack,
     StackedModel,
     build_model,
-    register_model,
 )
 from lossscale.models.stacked_mlp import (
     ACTIVATIONS,
@@ -31,5 +30,4 @@ __all__ = [
     "forward",
     "init_mlp",
     "mlp_spec",
-    "register_model",
 ]

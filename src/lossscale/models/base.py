@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lossscale.imports import load
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -70,18 +72,11 @@ class StackedModel(Stack):
         return self.apply(self.params, x)
 
 
-#: ``builder(seeds=..., dtype=..., device=..., **spec.args)`` by model name.
-MODELS: dict[str, Callable[..., StackedModel]] = {}
-
-
-def register_model(name: str) -> Callable[[type[StackedModel]], type[StackedModel]]:
-    """Class decorator: register a stacked model under ``name``."""
-
-    def register(cls: type[StackedModel]) -> type[StackedModel]:
-        MODELS[name] = cls
-        return cls
-
-    return register
+#: Stacked models by name, as ``"module:Class"`` (loaded when built); a class is called
+#: as ``Class(seeds=..., dtype=..., device=..., **spec.args)``.
+MODELS: dict[str, str] = {
+    "mlp": "lossscale.models.stacked_mlp:StackedMLP",
+}
 
 
 def build_model(
@@ -94,4 +89,4 @@ def build_model(
     if spec.name not in MODELS:
         allowed = ", ".join(sorted(MODELS))
         raise ValueError(f"model: value {spec.name!r} is not allowed; allowed: {allowed}")
-    return MODELS[spec.name](seeds=seeds, dtype=dtype, device=device, **spec.args)
+    return load(MODELS[spec.name])(seeds=seeds, dtype=dtype, device=device, **spec.args)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from lossscale.models.base import ModelSpec, StackedModel, register_model
+from lossscale.models.base import ModelSpec, StackedModel
 
 #: Hidden-layer activations by config name.
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -104,7 +104,6 @@ def forward(
     return h if output_scale == 1.0 else h * output_scale
 
 
-@register_model("mlp")
 class StackedMLP(StackedModel):
     """R replicas of an MLP with hidden ``activation``, initialized from per-replica seeds.
 

@@ -20,10 +20,10 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     name: optimizers.reference(name) for name in optimizers.OPTIMIZERS
 }
 
-#: The package's optimizers by the names the claims ledger and the paper use.
+#: The package's optimizers by the names the claims ledger and the paper use: the
+#: registry's own (by label) and the Keras-style variants the ledger checks.
 OWN_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "Lion": Lion,
-    "signSGD": SignSGD,
+    **{o.label: OPTIMIZERS[o.name] for o in optimizers.OPTIMIZERS.values() if o.ours},
     "KerasRMSprop": KerasRMSprop,
     "KerasAdagrad": KerasAdagrad,
 }

@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from lossscale.figures import FIGURES
+from lossscale.figures import FIGURES, REGISTRY
 from lossscale.io import atomic_path, write_text
 from lossscale.report.bib import BibEntry, read_bib, reference_text
 from lossscale.report.filters import (
@@ -297,6 +297,8 @@ def make_environment(
         citet=lambda *keys: cite(keys, True),
         citep=lambda *keys: cite(keys, False),
         references=[],
+        # figures the text does not place: shown under "Further figures" with these
+        captions={f.name: f.caption for f in REGISTRY if f.caption},
     )
     return env
 

@@ -15,12 +15,12 @@ name), add its entry here, and its claims (see ``docs/extending.md``).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from lossscale.imports import load
 from lossscale.study.spec import (
     Choice,
     Flag,
@@ -428,14 +428,9 @@ def exact_optimizers(compensation: str) -> tuple[str, ...]:
 
 def implementation(name: str) -> type:
     """The training implementation of optimizer ``name`` (imports it: torch)."""
-    return _load(get(name).implementation)
+    return load(get(name).implementation)
 
 
 def reference(name: str) -> type:
     """The lone optimizer class that optimizer ``name``'s implementation reproduces."""
-    return _load(get(name).reference)
-
-
-def _load(path: str) -> type:
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return load(get(name).reference)

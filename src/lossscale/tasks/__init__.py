@@ -8,16 +8,15 @@ cross-entropy and with focal loss).
 
 import dataclasses
 
+from lossscale.imports import load
 from lossscale.tasks.base import Task
-from lossscale.tasks.diabetes import diabetes_task
-from lossscale.tasks.digits import digits_task
-from lossscale.tasks.teacher_student import teacher_student_task
 
-#: Task builders by ``kind``.
+#: Task builders by ``kind``, as ``"module:function"`` (loaded when a task is built); the
+#: settings of each kind are its ``$defs`` section of the config schema.
 TASKS = {
-    "diabetes": diabetes_task,
-    "digits": digits_task,
-    "teacher_student": teacher_student_task,
+    "diabetes": "lossscale.tasks.diabetes:diabetes_task",
+    "digits": "lossscale.tasks.digits:digits_task",
+    "teacher_student": "lossscale.tasks.teacher_student:teacher_student_task",
 }
 
 
@@ -30,7 +29,7 @@ def make_task(name: str, settings: dict, dtype, device) -> Task:
         raise ValueError(
             f"tasks.{name}.kind: value {kind!r} is not allowed; allowed: {', '.join(TASKS)}"
         )
-    task = TASKS[kind](**settings, dtype=dtype, device=device)
+    task = load(TASKS[kind])(**settings, dtype=dtype, device=device)
     return dataclasses.replace(task, name=name)
 
 
