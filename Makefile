@@ -47,8 +47,8 @@ paper: $(STAMP) tex  ## run the whole study and render paper/build/paper.{pdf,te
 smoke: $(STAMP) tex  ## the whole workflow on the smoke config (seconds), into results/
 	$(SNAKEMAKE) --configfile $(SMOKE) --replace-workflow-config
 
-grid: $(STAMP)  ## print the training grid's size per block (CONFIG=file), training nothing
-	$(BIN)/python -m lossscale.study.grid $(CONFIG)
+grid: $(STAMP)  ## print the training grid's size and estimated hours per block (CONFIG=file), training nothing
+	$(BIN)/python -m lossscale.train.plan $(CONFIG) $(if $(REPLACE),--replace)
 
 lint: $(STAMP)  ## ruff, snakefmt and snakemake --lint
 	$(BIN)/ruff check .

@@ -1,45 +1,68 @@
-"""Stacked training of the asker's cell against the same replicas trained one by one.
+"""Stacked training against what a PyTorch user would write instead, for every model family.
 
-The asker's cell: diabetes regression with a tiny target scale, a 10-32-32-1 MLP (hidden
-activation ``--activation``), Adam, float32, 125 replicas (25 loss scales x 5 seeds),
-full batch. Both variants do the same work per step (training loss, backward, optimizer
-step, and every ``--record-every`` steps the held-out loss) with the same activation, in
-the same process with the same threads. Prints the time per replica-step of both, the
-fraction of this machine's float32 matmul peak (measured here, now) that the stacked
-step reaches, and as its last line ``speedup: <ratio>x``.
+For each family, R replicas (seeds x loss scales) trained with Adam in float32 three ways,
+each doing the same work per step (the training loss on the step's batch, backward,
+optimizer step, and every ``--record-every`` steps the held-out loss and, on minibatches,
+the loss on the whole training split):
+- **stacked**: this project's engine (``lossscale.train.engine.train_stacked``);
+- **torch.func**: PyTorch's model-ensembling recipe, ``torch.func.stack_module_state``
+  of the replicas' modules and ``vmap(functional_call)``, trained with one
+  ``torch.optim.Adam`` over the stacked leaves;
+- **one by one**: each replica's ``nn.Module`` and its own ``torch.optim.Adam``.
 
-    .venv/bin/python benchmarks/stacked_vs_loop.py [--activation relu] [--replicas 125]
-        [--steps 100] [--repeats 5] [--record-every 1]
+Families and their cells, from the default study (``config.yaml``): ``mlp`` the asker's
+cell (diabetes, tiny target scale, 10-32-32-1 MLP with ``--activation``, full batch,
+``--replicas``), ``cnn`` (``digits_cnn``: two convolutions and a linear head) and
+``transformer`` (``modular``: one pre-norm block), both on minibatches of
+``--batch-size`` with ``--family-replicas`` replicas, recording every
+``--family-record-every`` steps as the study does. Prints per family the time per
+replica-step of each variant, the ratios, and the fraction of this machine's float32
+matmul peak (measured here, now) that the stacked step reaches (FLOPs counted by
+``torch.utils.flop_counter`` on one replica's step); then ``speedup vs torch.func: <R>x``
+and, last, ``speedup: <R>x`` (stacked against one by one), both for the MLP cell.
+
+    .venv/bin/python benchmarks/stacked_vs_loop.py [--families mlp,cnn,transformer]
+        [--replicas 125] [--family-replicas 20] [--steps 100] [--repeats 5]
+        [--record-every 1] [--family-record-every 10]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import copy
+import datetime
+import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import yaml
+from torch.func import functional_call, stack_module_state, vmap
+from torch.utils.flop_counter import FlopCounterMode
 
 from lossscale.config import load_schema, validate_config
 from lossscale.device import make_deterministic
 from lossscale.models import ACTIVATIONS, build_model
-from lossscale.tasks import make_task
+from lossscale.runtime import cpu_model
+from lossscale.tasks import Task, make_task
 from lossscale.train.engine import train_stacked
+from lossscale.train.minibatch import Minibatches
 
-#: The asker's task as the default study defines it (config.yaml, with the schema's
-#: defaults filled in), so the benchmark times the cell the study trains.
+#: The default study, whose tasks the benchmark times (validated, defaults filled in).
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
-
-
-def asker_settings() -> dict:
-    """The settings of the default study's task ``diabetes``."""
-    config = validate_config(yaml.safe_load(CONFIG.read_text()), load_schema())
-    return dict(config["tasks"]["diabetes"])
-
-
+#: Each family's task in the default study and whether it trains on minibatches.
+FAMILIES = {
+    "mlp": ("diabetes", False),
+    "cnn": ("digits_cnn", True),
+    "transformer": ("modular", True),
+}
 HYPER = {"lr": 1e-3, "eps": 1e-8}
+
+
+def study_tasks() -> dict:
+    """The settings of the default study's tasks."""
+    return validate_config(yaml.safe_load(CONFIG.read_text()), load_schema())["tasks"]
 
 
 def replicas(n: int) -> tuple[list[int], list[float]]:
@@ -50,18 +73,101 @@ def replicas(n: int) -> tuple[list[int], list[float]]:
     return [s for s, _ in pairs], [a for _, a in pairs]
 
 
-def solo(task, seed: int, alpha: float, steps: int, record_every: int) -> None:
-    """One replica, the textbook way: nn.Sequential and torch.optim.Adam; the held-out
-    loss at the steps the stacked run records (every ``record_every``-th and the last)."""
-    model = build_model(task.model, [seed], dtype=torch.float32).lone_module(0)
-    opt = torch.optim.Adam(model.parameters(), **HYPER)
-    for step in range(steps):
+class Cell:
+    """One family's cell: its task, replicas, batches and step count."""
+
+    def __init__(self, task: Task, n: int, steps: int, batch: int, record_every: int):
+        self.task, self.steps, self.batch, self.record_every = task, steps, batch, record_every
+        self.seeds, self.alphas = replicas(n)
+        self.batches = Minibatches(len(task.y_train), batch, self.seeds, "cpu") if batch else None
+
+    def data(self, step: int, r: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's training inputs and targets: all replicas' (``[R, B, ...]``) or
+        replica r's, or the full training split."""
+        x, y = self.task.x_train, self.task.y_train
+        if self.batches is None:
+            return x, y
+        index = self.batches.indices(step)
+        return (x[index], y[index]) if r is None else (x[index[r]], y[index[r]])
+
+    def records(self, step: int) -> bool:
+        return step % self.record_every == 0 or step == self.steps - 1
+
+    def recorded(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """What a recorded step evaluates besides its batch, as the engine does: the
+        held-out split, and on minibatches the whole training split."""
+        task = self.task
+        full = [] if self.batches is None else [(task.x_train, task.y_train)]
+        return [*full, (task.x_test, task.y_test)]
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [
+            build_model(self.task.model, [s], dtype=torch.float32).lone_module(0)
+            for s in self.seeds
+        ]
+
+
+def stacked(cell: Cell) -> None:
+    """This project's engine."""
+    train_stacked(cell.task, cell.seeds, cell.alphas, "adam", HYPER, cell.steps,
+                  record_every=cell.record_every, batch_size=cell.batch)  # fmt: skip
+
+
+def torch_func(cell: Cell) -> None:
+    """PyTorch's ensembling recipe: stacked leaves, vmap(functional_call), one Adam."""
+    modules = cell.modules()
+    params, buffers = stack_module_state(modules)
+    base = copy.deepcopy(modules[0]).to("meta")
+    opt = torch.optim.Adam(params.values(), **HYPER)
+    scale = torch.tensor(cell.alphas)
+
+    def one(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    task = cell.task
+    for step in range(cell.steps):
         opt.zero_grad()
-        (alpha * ((model(task.x_train) - task.y_train) ** 2).mean()).backward()
+        x, y = cell.data(step)
+        out = vmap(one, in_dims=(0, 0, None if cell.batches is None else 0))(params, buffers, x)
+        (scale * task.loss(out, y)).sum().backward()
         opt.step()
-        if step % record_every == 0 or step == steps - 1:
+        if cell.records(step):
             with torch.no_grad():
-                ((model(task.x_test) - task.y_test) ** 2).mean()
+                task.loss(
+                    vmap(one, in_dims=(0, 0, None))(params, buffers, task.x_test), task.y_test
+                )
+
+
+def one_by_one(cell: Cell) -> list[float]:
+    """Each replica alone: its module and its Adam. Returns each replica's time."""
+    times, task = [], cell.task
+    for r, (module, alpha) in enumerate(zip(cell.modules(), cell.alphas, strict=True)):
+        t = time.perf_counter()
+        opt = torch.optim.Adam(module.parameters(), **HYPER)
+        for step in range(cell.steps):
+            opt.zero_grad()
+            x, y = cell.data(step, r)
+            (alpha * task.loss(module(x)[None], y)[0]).backward()
+            opt.step()
+            if cell.records(step):
+                with torch.no_grad():
+                    for x, y in cell.recorded():
+                        task.loss(module(x)[None], y)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def step_flops(cell: Cell) -> float:
+    """FLOPs of one replica's training step (forward and backward on the step's batch,
+    plus its share of the held-out forward), counted by PyTorch."""
+    module, task = cell.modules()[0], cell.task
+    x, y = cell.data(0, 0)
+    with FlopCounterMode(display=False) as train:
+        task.loss(module(x)[None], y)[0].backward()
+    with FlopCounterMode(display=False) as recorded, torch.no_grad():
+        for x, _ in cell.recorded():
+            module(x)
+    return train.get_total_flops() + recorded.get_total_flops() / cell.record_every
 
 
 def matmul_peak(seconds: float = 2.0) -> float:
@@ -75,67 +181,96 @@ def matmul_peak(seconds: float = 2.0) -> float:
     return best
 
 
-def step_flops(task, record_every: int) -> float:
-    """Multiply-add FLOPs of one replica's training step: forward + backward (about 3x
-    the forward matmuls) on the training set, plus the held-out forward when recorded."""
-    sizes = task.model.args["sizes"]
-    per_example = sum(2 * a * b for a, b in itertools.pairwise(sizes))
-    return per_example * (3 * len(task.y_train) + len(task.y_test) / record_every)
+def best_times(cell: Cell, repeats: int) -> dict[str, float]:
+    """Seconds per replica-step of each variant. The machine is shared and its speed
+    drifts for seconds at a time, so each time is the least disturbed of ``repeats``,
+    the variants alternating so that all see the same load (a lone replica's time is
+    its best, summed over replicas)."""
+    variants: dict[str, Callable[[Cell], object]] = {"stacked": stacked, "torch.func": torch_func}
+    for run in variants.values():  # warm-up
+        run(Cell(cell.task, 5, 3, cell.batch, cell.record_every))
+    best = dict.fromkeys(variants, float("inf"))
+    lone = [float("inf")] * len(cell.seeds)
+    for _ in range(repeats):
+        for name, run in variants.items():
+            t = time.perf_counter()
+            run(cell)
+            best[name] = min(best[name], time.perf_counter() - t)
+        lone = [min(a, b) for a, b in zip(lone, one_by_one(cell), strict=True)]
+    best["one by one"] = sum(lone)
+    return {k: v / (len(cell.seeds) * cell.steps) for k, v in best.items()}
+
+
+def record(path: Path, reached: dict[str, float], times: dict[str, dict[str, float]]) -> None:
+    """Write this CPU's measurement into ``path`` (other machine kinds kept)."""
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    recorded["cpu"] = {
+        "machine": cpu_model(),
+        "threads": torch.get_num_threads(),
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "gflops": {f: round(g, 3) for f, g in reached.items()},
+        "us_per_replica_step": {
+            f: {v: round(s * 1e6, 1) for v, s in t.items()} for f, t in times.items()
+        },
+    }
+    path.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    print(f"recorded in {path}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     parser.add_argument("--replicas", type=int, default=125)
+    parser.add_argument("--family-replicas", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--record-every", type=int, default=1)
+    parser.add_argument("--family-record-every", type=int, default=10)
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="write the stacked step's GFLOP/s per family to this file (make grid reads "
+        "benchmarks/throughput.json)",
+    )
     args = parser.parse_args()
+    families = args.families.split(",")
+    if "mlp" not in families or any(f not in FAMILIES for f in families):
+        parser.error(f"--families: {args.families!r}; allowed: mlp and any of {list(FAMILIES)}")
     make_deterministic(args.threads)
-    settings = {**asker_settings(), "activation": args.activation}
-    task = make_task("diabetes", settings, torch.float32, "cpu")
-    seeds, alphas = replicas(args.replicas)
-    n = len(seeds)
-    sizes = task.model.args["sizes"]
-    print(
-        f"asker's cell: diabetes {sizes} {args.activation} MLP, Adam, float32, "
-        f"{n} replicas, {args.steps} steps, held-out loss every {args.record_every}, "
-        f"{torch.get_num_threads()} threads"
-    )
-
-    def stacked_run() -> None:
-        train_stacked(
-            task, seeds, alphas, "adam", HYPER, args.steps, record_every=args.record_every
-        )
-
-    train_stacked(task, seeds, alphas, "adam", HYPER, 5)  # warm-up
-    solo(task, seeds[0], alphas[0], 5, args.record_every)
-    # This machine is shared and its speed drifts for seconds at a time, so each time is
-    # the least disturbed of many, the variants alternating so that both see the same
-    # load: the best stacked run (three per repeat, as one is about as long as ten lone
-    # runs) and the sum over replicas of each lone run's best of ``--repeats``.
-    stacked_best, solo_best = float("inf"), [float("inf")] * n
-    for _ in range(args.repeats):
-        for _ in range(3):
-            t = time.perf_counter()
-            stacked_run()
-            stacked_best = min(stacked_best, time.perf_counter() - t)
-        for r, (seed, alpha) in enumerate(zip(seeds, alphas, strict=True)):
-            t = time.perf_counter()
-            solo(task, seed, alpha, args.steps, args.record_every)
-            solo_best[r] = min(solo_best[r], time.perf_counter() - t)
-    stacked, loop = stacked_best / (n * args.steps), sum(solo_best) / (n * args.steps)
-
+    tasks = study_tasks()
     peak = matmul_peak()
-    achieved = step_flops(task, args.record_every) / stacked / 1e9
-    print(f"one by one: {loop * 1e6:8.1f} us per replica-step")
-    print(f"stacked:    {stacked * 1e6:8.1f} us per replica-step")
-    print(
-        f"matmul peak {peak:.1f} GFLOP/s; stacked step reaches {achieved:.2f} GFLOP/s "
-        f"({100 * achieved / peak:.1f}% of peak)"
-    )
-    print(f"speedup: {loop / stacked:.1f}x")
+    print(f"float32, Adam, {torch.get_num_threads()} threads; matmul peak {peak:.1f} GFLOP/s")
+    ratios, reached_by = {}, {}
+    for family in families:
+        name, minibatches = FAMILIES[family]
+        settings = dict(tasks[name])
+        if family == "mlp":
+            settings["activation"] = args.activation
+        task = make_task(name, settings, torch.float32, "cpu")
+        n = args.replicas if family == "mlp" else args.family_replicas
+        batch = args.batch_size if minibatches else 0
+        every = args.record_every if family == "mlp" else args.family_record_every
+        cell = Cell(task, n, args.steps, batch, every)
+        times = best_times(cell, args.repeats)
+        reached = step_flops(cell) / times["stacked"] / 1e9
+        print(f"{family}: task {name}, {n} replicas, {args.steps} steps, "
+              f"{'batch ' + str(batch) if batch else 'full batch'}")  # fmt: skip
+        for variant, seconds in times.items():
+            print(f"  {variant + ':':12s}{seconds * 1e6:9.1f} us per replica-step")
+        print(f"  stacked reaches {reached:.2f} GFLOP/s ({100 * reached / peak:.1f}% of peak); "
+              f"{times['torch.func'] / times['stacked']:.1f}x torch.func, "
+              f"{times['one by one'] / times['stacked']:.1f}x one by one")  # fmt: skip
+        ratios[family] = times
+        reached_by[family] = reached
+    if args.record:
+        record(args.record, reached_by, ratios)
+    mlp = ratios["mlp"]
+    print(f"speedup vs torch.func: {mlp['torch.func'] / mlp['stacked']:.1f}x")
+    print(f"speedup: {mlp['one by one'] / mlp['stacked']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,7 @@ TASKS_KEYS = (
     "kind",
     "loss",
     "target_scale",
-    "hidden",
-    "activation",
+    "network",
     "test_percent",
     "metric",
 )

@@ -158,5 +158,66 @@ def test_build_model_by_registered_name():
     model = build_model(ModelSpec("mlp", {"sizes": (3, 4, 1), "activation": "relu"}), [0, 2])
     assert isinstance(model, StackedMLP) and model.replicas == 2 and "mlp" in MODELS
     assert [tuple(p.shape) for p in model.params] == [(2, 3, 4), (2, 1, 4), (2, 4, 1), (2, 1, 1)]
-    with pytest.raises(ValueError, match=r"^model: value 'cnn' is not allowed; allowed: mlp$"):
-        build_model(ModelSpec("cnn"), [0])
+    with pytest.raises(
+        ValueError, match=r"^model: value 'resnet' is not allowed; allowed: cnn, mlp, transformer$"
+    ):
+        build_model(ModelSpec("resnet"), [0])
+
+
+#: The generic families (vmap over functional_call) with tiny arguments and inputs.
+FAMILIES = {
+    "cnn": (
+        ModelSpec("cnn", {"channels": (3, 4), "classes": 5, "side": 8}),
+        lambda gen: torch.randn(7, 1, 8, 8, generator=gen, dtype=torch.float64),
+    ),
+    "transformer": (
+        ModelSpec(
+            "transformer",
+            {"vocab": 6, "length": 3, "width": 8, "heads": 2, "blocks": 2, "classes": 5},
+        ),
+        lambda gen: torch.randint(0, 6, (7, 3), generator=gen),
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_stacked_family_equals_its_one_replica_modules(family):
+    """Outputs and gradients of every replica equal those of the nn.Module built from its
+    seed (float64, to 1e-12), for shared inputs and for per-replica minibatches."""
+    from lossscale.imports import load
+    from lossscale.models.base import MODELS
+    from lossscale.models.functional import seeded
+
+    spec, make_inputs = FAMILIES[family]
+    module = load(MODELS[spec.name]).module
+    model = build_model(spec, SEEDS)
+    gen = torch.Generator().manual_seed(5)
+    x = make_inputs(gen)
+    out = model(x)
+    assert out.shape == (len(SEEDS), 7, 5)
+    weights = torch.linspace(0.5, 2.0, out.numel(), dtype=torch.float64).reshape(out.shape)
+    (weights * out).sum().backward()
+    for r, seed in enumerate(SEEDS):
+        lone = seeded(module, seed, **spec.args).double()
+        expected = lone(x)
+        torch.testing.assert_close(out[r].detach(), expected.detach(), **TOL)
+        (weights[r] * expected).sum().backward()
+        for name, p in zip(model.names, model.params, strict=True):
+            torch.testing.assert_close(p.grad[r], lone.get_parameter(name).grad, **TOL)
+        torch.testing.assert_close(model.lone_module(r)(x), out[r].detach(), **TOL)
+    batches = torch.stack([make_inputs(gen) for _ in SEEDS])  # [R, 7, ...]
+    per_replica = model(batches)
+    for r in range(len(SEEDS)):
+        torch.testing.assert_close(per_replica[r], model(batches[r])[r], **TOL)
+    assert not torch.equal(out[0], out[1])  # seeds 0 and 1 differ
+
+
+def test_generic_families_name_their_muon_matrices_and_layers():
+    cnn = build_model(FAMILIES["cnn"][0], [0])
+    assert cnn.hidden_matrices() == []  # convolution kernels are not matrices; the head is out
+    assert cnn.layers() == [[0, 1], [2, 3], [4, 5]]
+    transformer = build_model(FAMILIES["transformer"][0], [0])
+    hidden = [transformer.names[i] for i in transformer.hidden_matrices()]
+    assert hidden == [
+        f"blocks.{b}.{m}.weight" for b in (0, 1) for m in ("qkv", "proj", "fc1", "fc2")
+    ]

@@ -700,6 +700,7 @@ def test_markdown_blocks_and_tasks_tables_match_the_grid(paper: Path, config: di
     assert [(t["task"], t["kind"], t["loss"], t["target_scale"]) for t in tasks] == [
         ("diabetes", "diabetes", "MSE", "1e-5")
     ]
+    assert tasks[0]["network"] == "MLP 32-32, relu"
 
 
 def test_markdown_claims_table_matches_claims(paper: Path, inputs: dict) -> None:

@@ -71,13 +71,30 @@ def test_stratified_split_keeps_each_class_share():
 
 
 def test_digits_task_is_a_standardized_stratified_split():
-    args = dict(hidden=[16], test_fraction=0.25, split_seed=0, activation="tanh")
-    task = digits_task(**args, objective="cross_entropy")
+    args = dict(hidden=[16], test_fraction=0.25, split_seed=0, activation="tanh", channels=[8, 16])
+    task = digits_task(**args, objective="cross_entropy", model="mlp")
     assert task.model.args["sizes"] == (64, 16, 10) and task.classification
     assert task.y_train.dtype == torch.long and set(task.y_test.tolist()) == set(range(10))
     assert len(task.y_train) + len(task.y_test) == 1797
     assert abs(float(task.x_train.mean())) < 1e-12
-    assert digits_task(**args, objective="focal").objective == "focal"
+    assert digits_task(**args, objective="focal", model="mlp").objective == "focal"
+    images = digits_task(**args, objective="cross_entropy", model="cnn")
+    assert images.x_train.shape == (len(task.y_train), 1, 8, 8)
+    assert torch.equal(images.x_train.flatten(1), task.x_train) and images.model.name == "cnn"
+
+
+def test_modular_task_holds_every_pair_once():
+    from lossscale.tasks.modular import modular_task
+
+    args = dict(modulus=7, train_fraction=0.5, data_seed=0, width=8, heads=2, blocks=1)
+    task = modular_task(**args, objective="cross_entropy", dtype=torch.float32, device="cpu")
+    tokens = torch.cat([task.x_train, task.x_test])
+    labels = torch.cat([task.y_train, task.y_test])
+    assert len(tokens) == 49 and len(task.y_train) == round(0.5 * 49)
+    assert len({tuple(t.tolist()) for t in tokens}) == 49 and (tokens[:, 2] == 7).all()
+    assert torch.equal(labels, (tokens[:, 0] + tokens[:, 1]) % 7)
+    assert task.dtype == torch.float32 and task.x_train.dtype == torch.long
+    assert task.model.args["vocab"] == 8 and task.model.args["classes"] == 7
 
 
 def test_teacher_student_is_deterministic_and_scaled():

@@ -76,6 +76,8 @@ class StackedModel(Stack):
 #: as ``Class(seeds=..., dtype=..., device=..., **spec.args)``.
 MODELS: dict[str, str] = {
     "mlp": "lossscale.models.stacked_mlp:StackedMLP",
+    "cnn": "lossscale.models.cnn:StackedCNN",
+    "transformer": "lossscale.models.transformer:StackedTransformer",
 }
 
 

@@ -20,6 +20,46 @@ OPTIMIZER_INFO: dict[str, dict[str, Any]] = {
 }
 
 
+#: How the methods section names each family of networks.
+MODEL_NAMES = {
+    "mlp": "small multilayer perceptrons",
+    "cnn": "a small convolutional network",
+    "transformer": "a small transformer",
+}
+
+
+def model_kind(settings: Mapping[str, Any]) -> str:
+    """``mlp``, ``cnn`` or ``transformer``: the family of the task's network."""
+    if settings.get("model") == "cnn":
+        return "cnn"
+    return "transformer" if "width" in settings and "heads" in settings else "mlp"
+
+
+def network(settings: Mapping[str, Any]) -> str:
+    """The task's network in a few words: an MLP's widths and activation, the CNN's
+    channels, the transformer's width, blocks and heads."""
+    kind = model_kind(settings)
+    if kind == "cnn":
+        return "CNN, channels " + "-".join(map(str, settings["channels"]))
+    if kind == "transformer":
+        blocks = settings["blocks"]
+        return (
+            f"transformer, width {settings['width']}, {blocks} block{'s' * (blocks > 1)}, "
+            f"{settings['heads']} heads"
+        )
+    widths = "-".join(map(str, settings.get("hidden", [])))
+    return f"MLP {widths}, {settings.get('activation', '')}".rstrip(", ")
+
+
+def held_out_percent(settings: Mapping[str, Any]) -> float | None:
+    """The share of the examples held out, in percent (None if the task has no split)."""
+    if "test_fraction" in settings:
+        return 100 * settings["test_fraction"]
+    if "train_fraction" in settings:
+        return 100 * (1 - settings["train_fraction"])
+    return None
+
+
 def task_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The tasks the grid trains, in grid order: kind, loss, metric and settings."""
     out = []
@@ -39,12 +79,13 @@ def task_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
             "scale_output": settings.get("scale_output", True),
             "hidden": list(settings.get("hidden", [])),
             "activation": settings.get("activation"),
-            "test_percent": 100 * settings["test_fraction"]
-            if "test_fraction" in settings
-            else None,
+            "network": network(settings),
+            "model": model_kind(settings),
+            "test_percent": held_out_percent(settings),
         }
         shown = {"kind", "objective", "target_scale", "scale_output", "hidden", "activation"}
-        shown.add("test_fraction")
+        shown |= {"test_fraction", "train_fraction", "model", "channels", "width", "heads"}
+        shown.add("blocks")
         task["other"] = [{"name": k, "value": v} for k, v in settings.items() if k not in shown]
         out.append(task)
     return out
@@ -94,6 +135,9 @@ def study_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "tasks": tasks,
         "kinds": list(dict.fromkeys(t["kind"] for t in tasks)),
         "objectives": list(dict.fromkeys(t["objective"] for t in tasks)),
+        "models": list(dict.fromkeys(t["model"] for t in tasks)),
+        "model_names": [MODEL_NAMES[m] for m in dict.fromkeys(t["model"] for t in tasks)],
+        "minibatches": sorted({b["batch_size"] for b in cells.blocks(config).values()} - {0}),
         "blocks": blocks,
         "grid": total,
         "main": {

@@ -4,20 +4,17 @@ Each block crosses its tasks x optimizers x precisions (one cell each, a ``Job``
 the block's batch size and number of steps) with its regularizations x compensations x
 alphas x seeds (the replicas of the cell, trained together as one stacked model).
 Blocks may share cells and replicas (the main block's alpha = 1 run is every block's
-reference); a replica named by several blocks trains once. ``python -m lossscale.study.grid``
-prints the size of every block and of the whole grid without training anything."""
+reference); a replica named by several blocks trains once. :func:`summary` sizes every
+block and the whole grid without training anything (``make grid``:
+:mod:`lossscale.train.plan`)."""
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-import yaml
-
-from lossscale.config import ConfigError, load_schema, validate_config
+from lossscale.config import ConfigError
 from lossscale.study.phase import check_phase
 from lossscale.study.variants import Replica, unsupported
 
@@ -157,22 +154,3 @@ def format_summary(rows: list[dict], per_job: int = 1) -> str:
     jobs = len(batches(range(cells), per_job))
     lines.append(f"{cells} cells in {jobs} training jobs of up to {per_job} (cells_per_job)")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Print the training grid's size per block.")
-    parser.add_argument("configfile", nargs="?", default="config.yaml")
-    args = parser.parse_args(argv)
-    try:
-        with open(args.configfile) as fh:
-            raw = yaml.safe_load(fh)
-        config = validate_config(raw, load_schema())
-        print(format_summary(summary(config), config["cells_per_job"]))
-    except (OSError, ConfigError) as err:
-        print(f"lossscale: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

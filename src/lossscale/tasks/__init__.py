@@ -17,6 +17,7 @@ TASKS = {
     "diabetes": "lossscale.tasks.diabetes:diabetes_task",
     "digits": "lossscale.tasks.digits:digits_task",
     "teacher_student": "lossscale.tasks.teacher_student:teacher_student_task",
+    "modular": "lossscale.tasks.modular:modular_task",
 }
 
 

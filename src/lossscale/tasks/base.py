@@ -29,10 +29,17 @@ class Task:
     model: ModelSpec
     metric_scale: float
     objective: str
+    #: the parameters' type where the inputs are not real numbers (token ids)
+    param_dtype: torch.dtype | None = None
 
     def __post_init__(self) -> None:
         if self.objective not in LOSSES:
             raise ValueError(f"objective {self.objective!r} not in {sorted(LOSSES)}")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The type of the model's parameters and losses: the inputs' unless set."""
+        return self.param_dtype or self.x_train.dtype
 
     @property
     def classification(self) -> bool:

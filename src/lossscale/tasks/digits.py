@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lossscale.models import mlp_spec
+from lossscale.models import ModelSpec, mlp_spec
 from lossscale.tasks import packaged
 from lossscale.tasks.base import Task
 
@@ -16,10 +16,15 @@ def digits_task(
     split_seed: int,
     objective: str,
     activation: str,
+    model: str,
+    channels: list[int],
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> Task:
     """Pixels standardized with the training split's statistics; stratified split.
+
+    ``model`` is ``mlp`` (the 64 pixels as a vector, ``hidden`` and ``activation``) or
+    ``cnn`` (8x8 images, two convolutions of ``channels`` and a linear head).
 
     ``objective`` is ``cross_entropy`` or ``focal`` (gamma = 2): focal loss reweights
     examples by their confidence, so it is not a scaling of cross-entropy (STUDY.md).
@@ -31,7 +36,8 @@ def digits_task(
     std[std == 0] = 1.0  # constant border pixels
 
     def inputs(a):
-        return torch.as_tensor((a - mean) / std, dtype=torch.float64).to(device, dtype)
+        x = torch.as_tensor((a - mean) / std, dtype=torch.float64).to(device, dtype)
+        return x.view(-1, 1, 8, 8) if model == "cnn" else x
 
     def labels(a):
         return torch.as_tensor(a, dtype=torch.long, device=device)
@@ -43,6 +49,10 @@ def digits_task(
         x_test=inputs(x_te),
         y_test=labels(y_te),
         metric_scale=1.0,
-        model=mlp_spec((x.shape[1], *hidden, 10), activation),
+        model=(
+            ModelSpec("cnn", {"channels": tuple(channels), "classes": 10, "side": 8})
+            if model == "cnn"
+            else mlp_spec((x.shape[1], *hidden, 10), activation)
+        ),
         objective=objective,
     )

@@ -60,7 +60,7 @@ def _evaluate(
     """Per-replica loss and metric on (x, y); the forward pass in ``precision``."""
     with precision.context(x.device):
         pred = model(x)
-    pred = pred.to(x.dtype)  # the loss in the parameters' type, as in mixed precision
+    pred = pred.to(task.dtype)  # the loss in the parameters' type, as in mixed precision
     loss = task.loss(pred, y)
     return loss, task.metric(pred.detach(), y, loss.detach())
 
@@ -117,7 +117,7 @@ def _lbfgs_closure(task, model, scale, l2, train_loss, precision):
         stacked = [leaf.unsqueeze(0) for leaf in leaves]
         with precision.context(task.x_train.device):
             pred = model.apply(stacked, task.x_train)
-        loss = task.loss(pred.to(task.x_train.dtype), task.y_train)[0] * scale[r]
+        loss = task.loss(pred.to(task.dtype), task.y_train)[0] * scale[r]
         if l2 is not None:
             loss = loss + _penalty(stacked, l2[r : r + 1])[0]
         loss.backward()
@@ -165,7 +165,7 @@ def train_stacked(
         raise ValueError("seeds, alphas and l2 must have one entry per replica")
     if record_every < 1:
         raise ValueError(f"record_every: value {record_every!r} is not allowed; allowed: >= 1")
-    dtype, device = task.x_train.dtype, task.x_train.device
+    dtype, device = task.dtype, task.x_train.device
     model = build_model(task.model, seeds, dtype=dtype, device=device)
     opt = make_stacked_optimizer(optimizer, model, hyper)
     needs_closure = optimizer == "lbfgs"
