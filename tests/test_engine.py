@@ -196,14 +196,23 @@ def test_mismatched_replica_lists_are_rejected(tiny_task):
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "batch_size"), [("adam", 0), ("lbfgs", 0), ("muon", 0), ("adam", 100)]
+    ("optimizer", "batch_size", "family"),
+    [
+        ("adam", 0, None),
+        ("lbfgs", 0, None),
+        ("muon", 0, None),
+        ("adam", 100, None),
+        ("adam", 3, "cnn"),
+        ("muon", 3, "transformer"),
+    ],
 )
 def test_interrupted_run_resumes_to_the_same_result(
-    tiny_task, tmp_path, monkeypatch, optimizer, batch_size
+    tiny_task, tmp_path, monkeypatch, optimizer, batch_size, family
 ):
     import lossscale.train.engine as engine
 
-    args = (tiny_task, [0, 1, 0], [1.0, 1.0, 1e3], optimizer, HYPER[optimizer], 20)
+    task = tiny_task if family is None else _family_task(family)
+    args = (task, [0, 1, 0], [1.0, 1.0, 1e3], optimizer, HYPER[optimizer], 20)
     ckpt = tmp_path / "cell.pt"
     whole = train_stacked(*args, batch_size=batch_size)
     saves = []
@@ -362,3 +371,30 @@ def test_generic_families_train_replicas_as_lone_runs(family, optimizer):
                 atol=1e-12 if family == "cnn" else 1e-9,
             )
     assert history.columns["train_loss"][-1, 0] < history.columns["train_loss"][0, 0]
+
+
+@pytest.mark.parametrize("family", ["cnn", "transformer"])
+@pytest.mark.parametrize("precision", ["bfloat16", "float16_scaled"])
+def test_generic_families_train_in_low_precision(family, precision):
+    """The forward runs in the low type (autocast, which does not reach through vmap, so
+    the generic path runs replicas one by one under it), parameters stay float32, losses stay finite and
+    the unscaled run trains (float16 with per-replica loss scaling, whose scale starts at
+    2^16 and halves at each overflow: the run at alpha = 1e4 may still be skipping)."""
+    from dataclasses import replace
+
+    from lossscale.train.precision import PRECISIONS
+
+    task = _family_task(family)
+    floats = {k: getattr(task, k).float() for k in ("x_train", "x_test") if family == "cnn"}
+    task = replace(task, **floats, param_dtype=torch.float32)
+    history = train_stacked(task, [0, 1], [1.0, 1e4], "adam", {"lr": 1e-2}, 8,
+                            precision=PRECISIONS[precision])  # fmt: skip
+    assert all(p.dtype == torch.float32 for p in history.params)
+    losses = history.columns["train_loss"]
+    assert np.isfinite(losses).all() and losses[-1, 0] < losses[0, 0]
+    model = build_model(task.model, [0, 1], dtype=torch.float32)
+    with PRECISIONS[precision].context(task.x_train.device):
+        out = model(task.x_train)
+        lone = model.lone_module(1)(task.x_train)
+    assert out.dtype == lone.dtype == PRECISIONS[precision].autocast
+    assert torch.equal(out[1], lone)

@@ -64,8 +64,18 @@ class StackedModule(StackedModel):
         return functional_call(self.base, dict(zip(self.names, params, strict=True)), (x,))
 
     def apply(self, params: Sequence[Tensor], x: Tensor) -> Tensor:
-        """Outputs ``[R, N, ...]``; ``x`` is shared ``[N, ...]`` or ``[R, N, ...]``."""
+        """Outputs ``[R, N, ...]``; ``x`` is shared ``[N, ...]`` or ``[R, N, ...]``.
+
+        Under autocast the replicas run one after another: autocast does not reach
+        through ``vmap`` (PyTorch 2.13 casts nothing inside it), and a mixed-precision
+        forward must be the one a lone module would run.
+        """
         shared = x.dim() == self.example_dims + 1
+        if torch.is_autocast_enabled(x.device.type):
+            return torch.stack(
+                [self._one(tuple(p[r] for p in params), x if shared else x[r])
+                 for r in range(params[0].shape[0])]
+            )  # fmt: skip
         return vmap(self._one, in_dims=(0, None if shared else 0))(tuple(params), x)
 
     def lone_module(self, r: int) -> nn.Module:
