@@ -133,9 +133,8 @@ def torch_func(cell: Cell) -> None:
         opt.step()
         if cell.records(step):
             with torch.no_grad():
-                task.loss(
-                    vmap(one, in_dims=(0, 0, None))(params, buffers, task.x_test), task.y_test
-                )
+                for x, y in cell.recorded():
+                    task.loss(vmap(one, in_dims=(0, 0, None))(params, buffers, x), y)
 
 
 def one_by_one(cell: Cell) -> list[float]:

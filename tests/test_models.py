@@ -221,3 +221,14 @@ def test_generic_families_name_their_muon_matrices_and_layers():
     assert hidden == [
         f"blocks.{b}.{m}.weight" for b in (0, 1) for m in ("qkv", "proj", "fc1", "fc2")
     ]
+
+
+def test_the_cnn_runs_the_same_in_vmap_and_one_replica_at_a_time():
+    """On a CPU the CNN runs its replicas one after another (faster than vmap's grouped
+    convolutions); both paths give the same outputs (float64, to 1e-12)."""
+    model = build_model(FAMILIES["cnn"][0], SEEDS)
+    x = FAMILIES["cnn"][1](torch.Generator().manual_seed(3))
+    assert model.sequential_on_cpu
+    looped = model(x)
+    model.sequential_on_cpu = False
+    torch.testing.assert_close(model(x), looped, **TOL)

@@ -36,4 +36,5 @@ class StackedCNN(StackedModule):
 
     module = SmallCNN
     example_dims = 3
+    sequential_on_cpu = True
     not_hidden = ("head",)

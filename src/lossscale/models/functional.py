@@ -5,7 +5,9 @@ Replica r is the module built under ``torch.manual_seed(seeds[r])`` (the global
 generator's state is restored afterwards), cast to the study's dtype; its parameters are
 slices ``[r]`` of the stacked tensors, in the module's layout, so a lone replica is the
 module itself (:meth:`StackedModule.lone_module`). This is PyTorch's model-ensembling
-recipe; the engine trains the stacked tensors with the stacked optimizers.
+recipe; the engine trains the stacked tensors with the stacked optimizers. Models whose
+``vmap`` is slower than a loop on a CPU (convolutions) run their replicas one after
+another there, still as one stack for the optimizer.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class StackedModule(StackedModel):
 
     module: type[nn.Module]
     example_dims: int = 1
+    #: run the replicas one after another on a CPU (faster than vmap for convolutions,
+    #: which vmap turns into grouped convolutions; measured by the benchmark)
+    sequential_on_cpu: bool = False
 
     def __init__(
         self,
@@ -66,12 +71,14 @@ class StackedModule(StackedModel):
     def apply(self, params: Sequence[Tensor], x: Tensor) -> Tensor:
         """Outputs ``[R, N, ...]``; ``x`` is shared ``[N, ...]`` or ``[R, N, ...]``.
 
-        Under autocast the replicas run one after another: autocast does not reach
-        through ``vmap`` (PyTorch 2.13 casts nothing inside it), and a mixed-precision
-        forward must be the one a lone module would run.
+        The replicas run one after another (each a ``functional_call`` on its slices)
+        under autocast, which does not reach through ``vmap`` (PyTorch 2.13 casts nothing
+        inside it), and on a CPU where :attr:`sequential_on_cpu` says so; else in one
+        ``vmap``.
         """
         shared = x.dim() == self.example_dims + 1
-        if torch.is_autocast_enabled(x.device.type):
+        cpu = self.sequential_on_cpu and x.device.type == "cpu"
+        if cpu or torch.is_autocast_enabled(x.device.type):
             return torch.stack(
                 [self._one(tuple(p[r] for p in params), x if shared else x[r])
                  for r in range(params[0].shape[0])]

@@ -13,7 +13,8 @@ and flagged; the others keep training. Divergence is an outcome, not an error.
 
 Training is full batch, or on minibatches (``lossscale.train.minibatch``: one data
 order per seed); the recorded training metrics are always those of the whole training
-split.
+split, the recorded gradient statistics those of the step's batch (at the last step, the
+batch the next step would take).
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def train_stacked(
     for step in range(first, steps + 1):
         opt.zero_grad(set_to_none=False)
         records = step % record_every == 0 or step == steps
-        if batches is None or step == steps:
+        if batches is None:
             train_loss, train_metric = _evaluate(task, model, task.x_train, task.y_train, precision)
             seen = train_loss
         else:
