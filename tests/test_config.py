@@ -91,7 +91,7 @@ def test_every_schema_key_has_description_and_default(schema):
         ),
         (
             {"tasks": {"x": {"kind": "digits", "target_scale": 2}}},
-            "tasks.x.target_scale: unknown key; known keys: activation, hidden, kind, lr, objective",
+            "tasks.x.target_scale: unknown key; known keys: activation, channels, hidden, kind, lr, model",
         ),
         (
             {"tasks": {"My-Task": {"kind": "digits"}}},

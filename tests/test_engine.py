@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from families import FAMILIES
 from torch import nn
 
 from lossscale.models import build_model
@@ -327,8 +328,6 @@ def test_the_benchmark_runs_and_ends_with_its_ratio(root: Path) -> None:
 
 def _family_task(family: str) -> Task:
     """A 5-class task on random inputs for a generic family (float64)."""
-    from tests.test_models import FAMILIES
-
     spec, make_inputs = FAMILIES[family]
     gen = torch.Generator().manual_seed(11)
     x_train, x_test = make_inputs(gen), make_inputs(gen)

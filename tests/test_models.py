@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import torch
+from families import FAMILIES
 from torch import nn
 
 from lossscale.models import (
@@ -162,22 +163,6 @@ def test_build_model_by_registered_name():
         ValueError, match=r"^model: value 'resnet' is not allowed; allowed: cnn, mlp, transformer$"
     ):
         build_model(ModelSpec("resnet"), [0])
-
-
-#: The generic families (vmap over functional_call) with tiny arguments and inputs.
-FAMILIES = {
-    "cnn": (
-        ModelSpec("cnn", {"channels": (3, 4), "classes": 5, "side": 8}),
-        lambda gen: torch.randn(7, 1, 8, 8, generator=gen, dtype=torch.float64),
-    ),
-    "transformer": (
-        ModelSpec(
-            "transformer",
-            {"vocab": 6, "length": 3, "width": 8, "heads": 2, "blocks": 2, "classes": 5},
-        ),
-        lambda gen: torch.randint(0, 6, (7, 3), generator=gen),
-    ),
-}
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

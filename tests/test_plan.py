@@ -124,7 +124,7 @@ def reduced_paper_config() -> dict:
 def test_the_paper_config_runs_end_to_end_at_reduced_size(tmp_path):
     """Every block, task and model of the paper-scale study, at 2 seeds and a few steps,
     through training, statistics, figures and the Markdown paper."""
-    from tests.conftest import run_workflow
+    from conftest import run_workflow
 
     path = tmp_path / "paper_reduced.yaml"
     path.write_text(yaml.safe_dump(reduced_paper_config()))
