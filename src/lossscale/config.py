@@ -4,8 +4,9 @@ The schema (``workflow/schemas/config.schema.yaml``) is the one place where keys
 allowed values and defaults live; its optimizer sections and the enums of optimizers,
 regularizations and compensations are filled in from the study layer
 (:mod:`lossscale.study.optimizers`, :mod:`lossscale.study.variants`), and the task kinds
-from its own ``$defs`` sections, where the YAML says ``x-registry``. Errors are reported as one short line per problem that names the key
-path, the offending value and what is allowed.
+from its own ``$defs`` sections, where the YAML says ``x-registry``. Errors are reported
+as one short line per problem that names the key path, the offending value and what is
+allowed.
 """
 
 from __future__ import annotations

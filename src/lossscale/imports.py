@@ -53,7 +53,8 @@ def _imported(path: Path) -> tuple[str, ...]:
             subs = [f"{node.module}.{alias.name}" for alias in node.names]
             names += [node.module] + [s for s in subs if module_file(s) is not None]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            names += _REFERENCE.findall(node.value) if _REFERENCE.fullmatch(node.value) else []
+            reference = _REFERENCE.fullmatch(node.value)
+            names += [reference.group(1)] if reference else []
     return tuple(n for n in names if n == PACKAGE or n.startswith(PACKAGE + "."))
 
 

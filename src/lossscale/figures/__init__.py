@@ -1,10 +1,10 @@
 """Figures: one module per figure, one shared theme, deterministic PDF and PNG files.
 
 A figure is its module and one entry in :data:`REGISTRY`, which says which block it
-draws and what it reads (and, for a figure the text does not discuss, its caption). This module stays free of plotting imports (the workflow reads
-it while parsing): ``available_figures`` says which figures a config has data for,
-``figure_inputs`` which result files each one reads, and ``draw`` renders one from
-those files.
+draws and what it reads (and, for a figure the text does not discuss, its caption).
+This module stays free of plotting imports (the workflow reads it while parsing):
+``available_figures`` says which figures a config has data for, ``figure_inputs`` which
+result files each one reads, and ``draw`` renders one from those files.
 """
 
 from __future__ import annotations

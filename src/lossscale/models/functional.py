@@ -42,6 +42,8 @@ class StackedModule(StackedModel):
     #: run the replicas one after another on a CPU (faster than vmap for convolutions,
     #: which vmap turns into grouped convolutions; measured by the benchmark)
     sequential_on_cpu: bool = False
+    #: parameter name prefixes that are not hidden layers (input embedding, output head)
+    not_hidden: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -100,9 +102,6 @@ class StackedModule(StackedModel):
             for i, (name, p) in enumerate(zip(self.names, self.params, strict=True))
             if p.ndim == 3 and name.endswith("weight") and not name.startswith(self.not_hidden)
         ]
-
-    #: Parameter name prefixes that are not hidden layers.
-    not_hidden: tuple[str, ...] = ()
 
     def layers(self) -> list[list[int]]:
         """Parameters grouped by the module that holds them, in order."""

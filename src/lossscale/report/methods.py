@@ -130,13 +130,14 @@ def study_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     main_block = next(b for b in blocks if b["name"] == main["block"])
     tasks = task_settings(config)
     main_task = next(t for t in tasks if t["name"] == main["task"])
+    models = list(dict.fromkeys(t["model"] for t in tasks))
     decays = sorted({b["weight_decay"] for b in blocks if set(b["regularizations"]) - {"none"}})
     return {
         "tasks": tasks,
         "kinds": list(dict.fromkeys(t["kind"] for t in tasks)),
         "objectives": list(dict.fromkeys(t["objective"] for t in tasks)),
-        "models": list(dict.fromkeys(t["model"] for t in tasks)),
-        "model_names": [MODEL_NAMES[m] for m in dict.fromkeys(t["model"] for t in tasks)],
+        "models": models,
+        "model_names": [MODEL_NAMES[m] for m in models],
         "minibatches": sorted({b["batch_size"] for b in cells.blocks(config).values()} - {0}),
         "blocks": blocks,
         "grid": total,

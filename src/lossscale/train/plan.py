@@ -25,13 +25,16 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from lossscale.config import ConfigError, load_schema, validate_config
+from lossscale.imports import SRC
 from lossscale.models import build_model
 from lossscale.study import optimizers
 from lossscale.study.grid import Job, block_jobs, format_summary, summary
 from lossscale.tasks import make_task
 
-#: The throughput the benchmark recorded, in the checkout this package belongs to.
-THROUGHPUT = Path(__file__).resolve().parents[3] / "benchmarks/throughput.json"
+#: The checkout this package belongs to.
+ROOT = SRC.parent
+#: The throughput the benchmark recorded.
+THROUGHPUT = ROOT / "benchmarks/throughput.json"
 #: Precisions at the float32 speed (the others are autocast, marked as lower bounds).
 MEASURED_PRECISIONS = ("float32", "float64")
 
@@ -143,7 +146,7 @@ def load_study(path: Path, replace: bool) -> dict:
     """The validated config that ``make paper CONFIG=path`` runs: ``path`` merged into
     the repository's ``config.yaml`` (unless ``replace``, as ``--replace-workflow-config``)."""
     raw = yaml.safe_load(path.read_text()) or {}
-    default = Path(__file__).resolve().parents[3] / "config.yaml"
+    default = ROOT / "config.yaml"
     if not replace and path.resolve() != default:
         raw = merged(yaml.safe_load(default.read_text()), raw)
     return validate_config(raw, load_schema())
