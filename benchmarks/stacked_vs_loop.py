@@ -2,8 +2,11 @@
 
 For each family, R replicas (seeds x loss scales) trained with Adam in float32 three ways,
 each doing the same work per step (the training loss on the step's batch, backward,
-optimizer step, and every ``--record-every`` steps the held-out loss and, on minibatches,
-the loss on the whole training split):
+optimizer step, and every ``--record-every`` steps what the engine records: the held-out
+loss and metric, on minibatches the loss on the whole training split, the gradient's RMS
+and fractions of zero and non-finite entries, the parameters' RMS and the update's RMS,
+the statistics by the engine's own functions); all in one process with the allocator
+set as training jobs set it (``lossscale.device.keep_freed_memory``):
 - **stacked**: this project's engine (``lossscale.train.engine.train_stacked``);
 - **torch.func**: PyTorch's model-ensembling recipe, ``torch.func.stack_module_state``
   of the replicas' modules and ``vmap(functional_call)``, trained with one
@@ -42,11 +45,11 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.utils.flop_counter import FlopCounterMode
 
 from lossscale.config import load_schema, validate_config
-from lossscale.device import make_deterministic
+from lossscale.device import keep_freed_memory, make_deterministic
 from lossscale.models import ACTIVATIONS, build_model
 from lossscale.runtime import cpu_model
 from lossscale.tasks import Task, make_task
-from lossscale.train.engine import train_stacked
+from lossscale.train.engine import grad_stats, rms, train_stacked
 from lossscale.train.minibatch import Minibatches
 
 #: The default study, whose tasks the benchmark times (validated, defaults filled in).
@@ -113,12 +116,32 @@ def stacked(cell: Cell) -> None:
                   record_every=cell.record_every, batch_size=cell.batch)  # fmt: skip
 
 
+def evaluate(task: Task, out: torch.Tensor, y: torch.Tensor) -> None:
+    """The loss and the metric of stacked outputs, as a recorded step takes them."""
+    task.metric(out, y, task.loss(out, y))
+
+
+def statistics(params: list[torch.Tensor], grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    """What a recorded step takes of the stacked ``params`` and their ``grads`` before the
+    update (gradient and parameter statistics, by the engine's functions); returns the
+    parameters' copy from which the update's RMS is taken after it."""
+    grad_stats(grads)
+    rms(params)
+    return [p.detach().clone() for p in params]
+
+
+def update_rms(params: list[torch.Tensor], before: list[torch.Tensor]) -> None:
+    """The update's RMS, in float64, as the engine takes it."""
+    rms([p.double() - b.double() for p, b in zip(params, before, strict=True)])
+
+
 def torch_func(cell: Cell) -> None:
     """PyTorch's ensembling recipe: stacked leaves, vmap(functional_call), one Adam."""
     modules = cell.modules()
     params, buffers = stack_module_state(modules)
+    leaves = list(params.values())
     base = copy.deepcopy(modules[0]).to("meta")
-    opt = torch.optim.Adam(params.values(), **HYPER)
+    opt = torch.optim.Adam(leaves, **HYPER)
     scale = torch.tensor(cell.alphas)
 
     def one(p, b, x):
@@ -130,11 +153,15 @@ def torch_func(cell: Cell) -> None:
         x, y = cell.data(step)
         out = vmap(one, in_dims=(0, 0, None if cell.batches is None else 0))(params, buffers, x)
         (scale * task.loss(out, y)).sum().backward()
-        opt.step()
-        if cell.records(step):
-            with torch.no_grad():
+        before = None
+        with torch.no_grad():
+            if cell.records(step):
                 for x, y in cell.recorded():
-                    task.loss(vmap(one, in_dims=(0, 0, None))(params, buffers, x), y)
+                    evaluate(task, vmap(one, in_dims=(0, 0, None))(params, buffers, x), y)
+                before = statistics(leaves, [p.grad for p in leaves])
+            opt.step()
+            if before is not None:
+                update_rms(leaves, before)
 
 
 def one_by_one(cell: Cell) -> list[float]:
@@ -143,15 +170,20 @@ def one_by_one(cell: Cell) -> list[float]:
     for r, (module, alpha) in enumerate(zip(cell.modules(), cell.alphas, strict=True)):
         t = time.perf_counter()
         opt = torch.optim.Adam(module.parameters(), **HYPER)
+        stacked = [p[None] for p in module.parameters()]
         for step in range(cell.steps):
             opt.zero_grad()
             x, y = cell.data(step, r)
             (alpha * task.loss(module(x)[None], y)[0]).backward()
-            opt.step()
-            if cell.records(step):
-                with torch.no_grad():
+            before = None
+            with torch.no_grad():
+                if cell.records(step):
                     for x, y in cell.recorded():
-                        task.loss(module(x)[None], y)
+                        evaluate(task, module(x)[None], y)
+                    before = statistics(stacked, [p.grad[None] for p in module.parameters()])
+                opt.step()
+                if before is not None:
+                    update_rms(stacked, before)
         times.append(time.perf_counter() - t)
     return times
 
@@ -240,6 +272,7 @@ def main() -> None:
     if "mlp" not in families or any(f not in FAMILIES for f in families):
         parser.error(f"--families: {args.families!r}; allowed: mlp and any of {list(FAMILIES)}")
     make_deterministic(args.threads)
+    keep_freed_memory()
     tasks = study_tasks()
     peak = matmul_peak()
     print(f"float32, Adam, {torch.get_num_threads()} threads; matmul peak {peak:.1f} GFLOP/s")

@@ -260,13 +260,13 @@ def test_allocator_keeps_freed_memory_on_glibc():
 
 
 def test_gradient_statistics_count_zero_and_non_finite_entries():
-    from lossscale.train.engine import _grad_stats
+    from lossscale.train.engine import grad_stats
 
     w = torch.zeros(3, 2, 2, dtype=torch.float32, requires_grad=True)
     w.grad = torch.tensor(
         [[[0.0, -0.0], [1.0, 2.0]], [[3.0, float("nan")], [float("inf"), 0.0]], [[1e30] * 2] * 2]
     )
-    rms, zero, nonfinite = _grad_stats([w])
+    rms, zero, nonfinite = grad_stats([w.grad])
     assert zero.tolist() == [0.5, 0.25, 0.0]
     assert nonfinite.tolist() == [0.0, 0.5, 0.0]
     assert rms[0].item() == pytest.approx((5 / 4) ** 0.5) and rms[2].item() == pytest.approx(1e30)

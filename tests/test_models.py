@@ -82,6 +82,23 @@ def test_stacked_outputs_and_gradients_equal_solo_models(sizes, activation):
 
 @pytest.mark.parametrize("sizes", SHAPES)
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("per_replica", [False, True])
+def test_hand_written_backward_passes_gradcheck(sizes, activation, per_replica):
+    """The written-out backward pass (tanh, ReLU) agrees with finite differences for
+    every parameter and the inputs, shared or a minibatch per replica."""
+    model = StackedMLP(sizes, SEEDS[:2], activation=activation)
+    shape = (2, 5, sizes[0]) if per_replica else (5, sizes[0])
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    params = [p.detach().clone().requires_grad_() for p in model.params]
+
+    def run(*tensors):
+        return forward(list(tensors[:-1]), tensors[-1], activation, 0.37)
+
+    assert torch.autograd.gradcheck(run, (*params, x.requires_grad_()))
+
+
+@pytest.mark.parametrize("sizes", SHAPES)
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_forward_on_one_replica_equals_its_stacked_slice(sizes, activation):
     model = StackedMLP(sizes, SEEDS, output_scale=2.5, activation=activation)
     x = inputs(sizes)

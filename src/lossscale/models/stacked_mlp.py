@@ -55,12 +55,62 @@ def init_mlp(sizes: Sequence[int], seed: int) -> list[torch.Tensor]:
     return params
 
 
-#: Activations with an in-place variant that autograd accepts (their backward needs the
-#: output only), applied to the fresh output of a layer's matmul.
-_IN_PLACE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": torch.tanh_,
-    "relu": torch.relu_,
+#: Activations whose forward and backward the hand-written pass does in place (their
+#: backward needs the output only): the activation, and its backward as an ``out=`` op.
+_IN_PLACE: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable]] = {
+    "tanh": (torch.tanh_, torch.ops.aten.tanh_backward.grad_input),
+    "relu": (torch.relu_, lambda g, h, grad_input: torch.ops.aten.threshold_backward.grad_input(
+        g, h, 0, grad_input=grad_input)),
 }
+
+
+def _matmul(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """``h @ w (+ b)`` per replica, for ``h`` shared (``[N, d]``) or per replica; a product
+    with one output column is a multiply-and-sum, since a batched matrix-vector product is
+    several times slower on CPU."""
+    if w.shape[-1] == 1 and h.dim() == 3:
+        out = (h * w.mT).sum(dim=-1, keepdim=True)
+        return out if b is None else out.add_(b)
+    h = h if h.dim() == 3 else h.expand(w.shape[0], *h.shape)
+    return torch.bmm(h, w) if b is None else torch.baddbmm(b, h, w)
+
+
+class _Forward(torch.autograd.Function):
+    """The stacked MLP's forward and backward pass written out, for activations in
+    ``_IN_PLACE``: every hidden activation and its backward run in place on the layer's
+    fresh output or gradient, so a step allocates one tensor per layer and direction where
+    autograd allocates three or four (the step is bound by passes over memory)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, activation: str, *params: torch.Tensor) -> torch.Tensor:
+        act = _IN_PLACE[activation][0]
+        hidden, h = [], x
+        for i in range(0, len(params), 2):
+            h = _matmul(h, params[i], params[i + 1])
+            if i < len(params) - 2:
+                hidden.append(act(h))
+        ctx.activation, ctx.n_params = activation, len(params)
+        ctx.save_for_backward(x, *params, *hidden)
+        return h
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, *saved = ctx.saved_tensors
+        params, inputs = saved[: ctx.n_params], [x, *saved[ctx.n_params :]]
+        backward = _IN_PLACE[ctx.activation][1]
+        grads: list[torch.Tensor | None] = [None] * len(params)
+        for i in range(len(params) - 2, -1, -2):
+            h, w = inputs[i // 2], params[i]
+            if i < len(params) - 2:  # through the activation, in place on a fresh gradient
+                g = backward(g, inputs[i // 2 + 1], grad_input=g)
+            grads[i + 1] = g.sum(dim=1, keepdim=True)
+            if w.shape[-1] == 1 and h.dim() == 3:
+                grads[i] = (h * g).sum(dim=1).unsqueeze(-1)
+            else:
+                grads[i] = _matmul(h.mT, g) if h.dim() == 3 else torch.matmul(h.mT, g)
+            if i > 0 or ctx.needs_input_grad[0]:
+                g = g * w.mT if w.shape[-1] == 1 else torch.bmm(g, w.mT)
+        return (g if ctx.needs_input_grad[0] else None, None, *grads)
 
 
 def forward(
@@ -74,13 +124,12 @@ def forward(
 
     ``params`` alternates weights ``[R, fan_in, fan_out]`` and biases ``[R, 1, fan_out]``
     for any R (1 for one replica's tensors unsqueezed). Each layer is one batched
-    ``baddbmm`` (bias fused; the shared ``x`` is broadcast, not copied), followed by the
-    activation in place where autograd allows it; a last layer with one output is a
-    multiply-and-sum, since a batched matrix-vector product (and its outer-product
-    backward) is several times slower on CPU. These change results by round-off only.
-    Under autocast every layer is the reference ``matmul`` plus bias instead, so that the
-    type of every operation stays what the precision study measures (the product in the
-    low type, the bias added in float32, the one-output layer a low-type product).
+    ``baddbmm`` (bias fused; the shared ``x`` is broadcast, not copied), a last layer with
+    one output a multiply-and-sum; for tanh and ReLU the forward and backward pass are
+    written out (:class:`_Forward`). These change results by round-off only. Under
+    autocast every layer is the reference ``matmul`` plus bias instead, so that the type
+    of every operation stays what the precision study measures (the product in the low
+    type, the bias added in float32, the one-output layer a low-type product).
     """
     act = activation_fn(activation)
     last = len(params) // 2 - 1
@@ -89,17 +138,13 @@ def forward(
         for layer in range(last + 1):
             h = torch.matmul(h, params[2 * layer]) + params[2 * layer + 1]
             h = act(h) if layer < last else h
-        return h.squeeze(-1) * output_scale
-    act = _IN_PLACE.get(activation, act)
-    h = x if x.dim() == 3 else x.expand(params[0].shape[0], *x.shape)
-    for layer in range(last + 1):
-        w, b = params[2 * layer], params[2 * layer + 1]
-        if layer == last and layer > 0 and w.shape[-1] == 1:
-            h = (h * w.mT).sum(dim=-1, keepdim=True) + b
-        else:
-            h = torch.baddbmm(b, h, w)
-        if layer < last:
-            h = act(h)
+    elif activation in _IN_PLACE:
+        h = _Forward.apply(x, activation, *params)
+    else:
+        h = x
+        for layer in range(last + 1):
+            h = _matmul(h, params[2 * layer], params[2 * layer + 1])
+            h = act(h) if layer < last else h
     h = h.squeeze(-1)
     return h if output_scale == 1.0 else h * output_scale
 

@@ -71,25 +71,25 @@ def _flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(t.shape[0], -1) for t in tensors], dim=1)
 
 
-def _grad_stats(params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """Per-replica gradient RMS, fraction of zero and of non-finite entries.
+def grad_stats(grads: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Per-replica RMS, fraction of zero and of non-finite entries of stacked ``grads``.
 
     Non-finite entries are counted only when some replica's sum of squares (in float64)
     is not finite, which any non-finite entry makes it.
     """
-    flat = _flat([p.grad for p in params])
+    flat = _flat(grads)
     n = flat.shape[1]
     squares = (flat.double() ** 2).sum(dim=1)
-    rms = torch.sqrt(squares / n)
+    root = torch.sqrt(squares / n)
     zero = (n - torch.count_nonzero(flat, dim=1)).double() / n
     if bool(torch.isfinite(squares).all()):
-        nonfinite = torch.zeros_like(rms)
+        nonfinite = torch.zeros_like(root)
     else:
         nonfinite = (~torch.isfinite(flat)).sum(dim=1).double() / n
-    return rms, zero, nonfinite
+    return root, zero, nonfinite
 
 
-def _rms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+def rms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """Per-replica root mean square over all entries of stacked ``tensors`` (in float64)."""
     return torch.sqrt((_flat(tensors).double() ** 2).mean(dim=1))
 
@@ -226,16 +226,16 @@ def train_stacked(
             skipped = None if scaler is None else scaler.unscale_(model.params) & ~diverged
             if records:
                 test_loss, test_metric = _evaluate(task, model, task.x_test, task.y_test, precision)
-                rms, zero, nonfinite = _grad_stats(model.params)
+                grad_rms, zero, nonfinite = grad_stats([p.grad for p in model.params])
                 stats = {
                     "train_loss": train_loss,
                     "test_loss": test_loss,
                     "train_metric": train_metric,
                     "test_metric": test_metric,
-                    "grad_rms": rms,
+                    "grad_rms": grad_rms,
                     "grad_zero_frac": zero,
                     "grad_nonfinite_frac": nonfinite,
-                    "param_rms": _rms(model.params),
+                    "param_rms": rms(model.params),
                     "diverged": diverged.clone(),
                 }
                 for column, value in stats.items():
@@ -263,7 +263,7 @@ def train_stacked(
             if before is not None:
                 # in float64, the exact change of the (float32) parameters
                 moved = [p.double() - b.double() for p, b in zip(model.params, before, strict=True)]
-                rows["update_rms"].append(_rms(moved).cpu())
+                rows["update_rms"].append(rms(moved).cpu())
         done = step + 1
         if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
             state = {
