@@ -59,8 +59,12 @@ def init_mlp(sizes: Sequence[int], seed: int) -> list[torch.Tensor]:
 #: backward needs the output only): the activation, and its backward as an ``out=`` op.
 _IN_PLACE: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable]] = {
     "tanh": (torch.tanh_, torch.ops.aten.tanh_backward.grad_input),
-    "relu": (torch.relu_, lambda g, h, grad_input: torch.ops.aten.threshold_backward.grad_input(
-        g, h, 0, grad_input=grad_input)),
+    "relu": (
+        torch.relu_,
+        lambda g, h, grad_input: torch.ops.aten.threshold_backward.grad_input(
+            g, h, 0, grad_input=grad_input
+        ),
+    ),
 }
 
 
