@@ -139,3 +139,25 @@ def test_task_kinds_models_and_builders_agree():
         ConfigError, match=r'tasks\.t\.kind: value "cnn" is not allowed; allowed: one of "diabetes"'
     ):
         validate_config({"tasks": {"t": {"kind": "cnn"}}}, schema)
+
+
+def test_every_task_kind_names_the_model_it_builds():
+    """The torch-free ``task_model`` (the methods' and figures' family of a task) is the
+    model each kind's builder builds, for every kind and every value of a ``model``
+    setting."""
+    import torch
+
+    from lossscale.models import MODELS
+    from lossscale.study.cells import task_model
+    from lossscale.tasks import TASKS, make_task
+
+    schema = load_schema()
+    for kind in TASKS:
+        section = schema["$defs"][kind]
+        choices = section["properties"].get("model", {}).get("enum", [None])
+        assert ("x-model" in section) == (choices == [None]), kind
+        for model in choices:
+            raw = {"kind": kind} if model is None else {"kind": kind, "model": model}
+            settings = validate_config({"tasks": {"t": raw}}, schema)["tasks"]["t"]
+            built = make_task("t", settings, torch.float32, "cpu").model.name
+            assert task_model(settings) == built and built in MODELS, (kind, model)

@@ -28,17 +28,10 @@ MODEL_NAMES = {
 }
 
 
-def model_kind(settings: Mapping[str, Any]) -> str:
-    """``mlp``, ``cnn`` or ``transformer``: the family of the task's network."""
-    if settings.get("model") == "cnn":
-        return "cnn"
-    return "transformer" if "width" in settings and "heads" in settings else "mlp"
-
-
 def network(settings: Mapping[str, Any]) -> str:
     """The task's network in a few words: an MLP's widths and activation, the CNN's
     channels, the transformer's width, blocks and heads."""
-    kind = model_kind(settings)
+    kind = cells.task_model(settings)
     if kind == "cnn":
         return "CNN, channels " + "-".join(map(str, settings["channels"]))
     if kind == "transformer":
@@ -80,7 +73,7 @@ def task_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
             "hidden": list(settings.get("hidden", [])),
             "activation": settings.get("activation"),
             "network": network(settings),
-            "model": model_kind(settings),
+            "model": cells.task_model(settings),
             "test_percent": held_out_percent(settings),
         }
         shown = {"kind", "objective", "target_scale", "scale_output", "hidden", "activation"}

@@ -8,6 +8,7 @@ report agree on the grid without reading each other's output.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,21 @@ def in_setting(row: Mapping[str, Any], setting: Mapping[str, Any]) -> bool:
 def task_objective(settings: Mapping[str, Any]) -> str:
     """The task's training loss: ``mse`` for the regressions, else its ``objective``."""
     return str(settings.get("objective", "mse"))
+
+
+def task_model(settings: Mapping[str, Any]) -> str:
+    """The registered model (``lossscale.models.MODELS``) of a validated task's settings:
+    its ``model`` setting where its kind has one, else its kind's ``x-model`` in the schema."""
+    return str(settings.get("model") or _kind_models()[settings["kind"]])
+
+
+@functools.cache
+def _kind_models() -> dict[str, str]:
+    """Each task kind's model as its schema section declares it (``x-model``)."""
+    from lossscale.config import load_schema
+
+    defs = load_schema()["$defs"]
+    return {kind: d["x-model"] for kind, d in defs.items() if "x-model" in d}
 
 
 def is_classification(settings: Mapping[str, Any]) -> bool:
