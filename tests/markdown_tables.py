@@ -48,6 +48,7 @@ TASKS_KEYS = (
     "loss",
     "target_scale",
     "network",
+    "parameters",
     "test_percent",
     "metric",
 )

@@ -30,6 +30,7 @@ def make_config(**extra_blocks: dict) -> dict:
         "tasks": {
             "diabetes": {"kind": "diabetes", "target_scale": 1e-5},
             "teacher_student": {"kind": "teacher_student"},
+            "digits_cnn": {"kind": "digits", "model": "cnn"},
         },
         "train": {
             "seeds": SEEDS,
@@ -52,6 +53,8 @@ REGULARIZATION = {"tasks": ["diabetes"], "optimizers": ["adam"], "alphas": [1, 1
                   "regularizations": ["none", "coupled", "decoupled"]}  # fmt: skip
 PRECISION = {"tasks": ["diabetes"], "optimizers": ["sgd"], "alphas": [1, 1e4],
              "precisions": ["float32", "float16"]}  # fmt: skip
+MODELS = {"tasks": ["digits_cnn"], "optimizers": ["adam"], "alphas": [1e-6, 1],
+          "batch_size": 16}  # fmt: skip
 PHASE = {"phase": True, "tasks": ["diabetes"], "optimizers": ["nadam"], "alphas": [1, 1e5],
          "compensations": ["none", "lr_instead"]}  # fmt: skip
 
@@ -165,10 +168,13 @@ TABLES = {"comparisons": "c.csv", "knee": "k.csv", "phase": "p.csv", "phase_boun
 
 
 def test_available_figures_follow_the_blocks(config: dict) -> None:
-    assert available_figures(config) == [f for f in FIGURES if f != "phase_diagram"]
+    assert available_figures(config) == [
+        f for f in FIGURES if f not in ("phase_diagram", "models_sweep")
+    ]
     with_phase = make_config(asker=ASKER, phase=PHASE, regularization=REGULARIZATION,
-                             precision=PRECISION)  # fmt: skip
+                             precision=PRECISION, models=MODELS)  # fmt: skip
     assert available_figures(with_phase) == list(FIGURES)
+    assert slices.models_block(with_phase) == "models" and slices.models_block(config) is None
     assert figure_inputs("phase_diagram", with_phase, TABLES) == {
         "phase": ["p.csv"],
         "phase_boundaries": ["b.csv"],

@@ -462,6 +462,7 @@ def test_context_content(context: dict) -> None:
         "asker",
         "focal",
         "knee",
+        "models",
         "roundoff",
         "summary",
         "figures",
@@ -1448,3 +1449,48 @@ def test_precision_verdicts_that_differ_within_overlapping_intervals(context: di
     md = render("md", flipped, TEMPLATES)
     assert f"For Adam {sentence} the others, so the data detect no effect of the precision" in md
     assert "a precision compared over more seeds has a test with more power" in md
+
+
+def test_models_summary_groups_verdicts_around_the_knee():
+    """Block ``models`` of the default study: one cell's held-out verdicts grouped by
+    loss scale, its reference, and its verdicts a factor of knee_factor either side of
+    the predicted knee."""
+    import yaml
+
+    from lossscale.config import load_schema, validate_config
+    from lossscale.report.models import models_summary
+
+    config = validate_config(yaml.safe_load(Path("config.yaml").read_text()), load_schema())
+    block = config["train"]["blocks"]["models"]
+    cell = {"task": "modular", "optimizer": "adam", "precision": "float32"}
+    cell |= {"regularization": "none", "compensation": "none"}
+    cell |= {"batch_size": block["batch_size"], "steps": block["steps"]}
+    verdicts = {1e-8: "worse", 1e-7: "worse", 1e-6: "inconclusive", 1e-4: "equivalent"}
+    verdicts |= {1.0: "reference", 1e4: "equivalent"}
+    rows = [
+        cell | {"quantity": q, "alpha": a, "verdict": v, "ref_mean": 0.1, "ref_progress": 0.9}
+        for a, v in verdicts.items()
+        for q in ("train", "test")
+    ]
+    other_block = [r | {"steps": 1} for r in rows]  # another regime: not the block's
+    knee = [cell | {"eps": 1e-8, "grad_rms_init": 1e-2, "predicted_knee": 1e-6,
+                    "measured_knee": 5e-6, "ratio": 5.0, "censored": None}]  # fmt: skip
+    summary = models_summary(rows + other_block, knee, config)
+    assert summary["block"] == "models" and summary["seeds"] == block["seeds"]
+    (task,) = summary["tasks"]
+    (entry,) = task["optimizers"]
+    assert task["name"] == "modular" and entry["ref_train"] == 0.1
+    assert entry["test"] == [
+        {"verdict": "worse", "alphas": [1e-8, 1e-7]},
+        {"verdict": "inconclusive", "alphas": [1e-6]},
+        {"verdict": "equivalent", "alphas": [1e-4, 1e4]},
+    ]
+    factor = config["stats"]["knee_factor"]
+    assert factor == 10
+    assert entry["knee"]["above"] == {
+        "alphas": [1e-4, 1e4], "equivalent": [1e-4, 1e4], "inconclusive": []
+    }  # fmt: skip
+    assert entry["knee"]["below"] == {"alphas": [1e-8, 1e-7], "equivalent": [], "inconclusive": []}
+    assert entry["knee"]["ratio"] == 5.0
+    assert models_summary(rows, knee, {**config, "train": {**config["train"], "blocks": {
+        "main": config["train"]["blocks"]["main"]}}}) is None  # fmt: skip

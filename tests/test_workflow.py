@@ -146,7 +146,7 @@ def test_paper_describes_the_grid_block_by_block(smoke, smoke_config):
     assert (
         [b["block"] for b in blocks]
         == [s["block"] for s in sizes]
-        == ["main", "regularization", "precision", "asker", "phase", "grid"]
+        == ["main", "regularization", "precision", "asker", "phase", "models", "grid"]
     )
     for shown, size in zip(blocks, sizes, strict=True):
         assert (shown["jobs"], shown["replicas"]) == (
@@ -159,6 +159,32 @@ def test_paper_describes_the_grid_block_by_block(smoke, smoke_config):
     assert "With regularization `coupled`, at $\\alpha$ = $2^{10}$ the test metric was" in section
     assert "With regularization `l2`, at $\\alpha$ = $2^{10}$ the test metric was" in section
     assert "In float16\\_scaled precision, at $\\alpha$ = 1e5 the test metric was" in md
+
+
+def test_models_section_reports_the_transformer_from_its_files(smoke):
+    """The section on other networks names the block's network with its parameter count
+    (networks.csv), each reference's final training metric (comparisons.csv) and shows
+    its figure; the block is not reported again under Other blocks."""
+    work, _ = smoke
+    md = (work / "paper/build/paper.md").read_text()
+    section = md.split("### Convolutional and transformer networks", 1)[1]
+    section, others = section.split("### Other blocks of the grid", 1)
+    networks = pd.read_csv(work / "results/stats/networks.csv").set_index("task")
+    parameters = networks.loc["modular", "parameters"]
+    assert networks.loc["modular", "model"] == "transformer"
+    assert "`modular` (transformer, width" in section
+    assert f"; {fmt_count(int(parameters))} parameters)" in section
+    comparisons = pd.read_csv(work / "results/stats/comparisons.csv")
+    for optimizer in ("adam", "sgd"):
+        rows = comparisons[
+            (comparisons["task"] == "modular")
+            & (comparisons["optimizer"] == optimizer)
+            & (comparisons["quantity"] == "train")
+        ]
+        label = OPTIMIZER_LABELS[optimizer]
+        assert f"{fmt_num(rows['ref_mean'].iloc[0])} with {label}" in section
+    assert "figures/models_sweep.png" in section
+    assert "Block `models`" not in others
 
 
 def test_knee_and_roundoff_tables_equal_their_csvs(smoke):
@@ -196,7 +222,7 @@ def test_report_is_deterministic(smoke, root):
         return {n for n in names if before[n] != (build / n).read_bytes()}
 
     assert rerun("plot_figure", "build_context", "render_paper") == set()
-    assert len(names) == 2 + 2 * 6
+    assert len(names) == 2 + 2 * 7
     if shutil.which("latexmk"):
         names[:] = ["paper.pdf"]
         assert rerun("build_pdf") == set()

@@ -112,6 +112,10 @@ ROUNDOFF_COLUMNS = (
     "uncompensated_ratio",
 )
 
+#: Every task's network (results/stats/networks.csv): its model, parameters per replica,
+#: one example's input shape and the sizes of the training and held-out splits.
+NETWORK_COLUMNS = ("task", "model", "parameters", "input_shape", "n_train", "n_test")
+
 #: Loss magnitude as a loss scale (results/stats/magnitude.csv): runs of two tasks whose
 #: losses differ by a constant factor, at loss scales that undo it.
 MAGNITUDE_COLUMNS = (

@@ -15,6 +15,7 @@ BENCHMARKS = [
         for rule in (
             "compare_alphas",
             "eps_knee",
+            "describe_networks",
             "roundoff",
             "magnitude",
             "asker_phase",
@@ -32,6 +33,7 @@ rule build_context:
         ledger=rules.check_claims.output.ledger,
         comparisons=rules.compare_alphas.output.comparisons,
         knee=rules.eps_knee.output.knee,
+        networks=rules.describe_networks.output.networks,
         roundoff=rules.roundoff.output.roundoff,
         magnitude=rules.magnitude.output.magnitude,
         phase=rules.asker_phase.output.phase,

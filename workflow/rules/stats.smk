@@ -59,6 +59,28 @@ rule eps_knee:
         "../scripts/eps_knee.py"
 
 
+rule describe_networks:
+    input:
+        code=script_code("describe_networks"),
+    output:
+        networks="results/stats/networks.csv",
+    log:
+        "logs/describe_networks.log",
+    benchmark:
+        "results/runtime/describe_networks.tsv"
+    conda:
+        ENV
+    resources:
+        **placement(),
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
+        cpus_per_task=cpus_from_threads,
+    params:
+        tasks=config["tasks"],
+    script:
+        "../scripts/describe_networks.py"
+
+
 rule roundoff:
     input:
         train=jobs_read_by(selections.roundoff_job),

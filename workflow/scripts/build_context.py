@@ -18,6 +18,7 @@ names = (
     "phase",
     "phase_boundaries",
     "layers",
+    "networks",
 )
 names += ("symbolic", "ledger")
 write_context(

@@ -68,6 +68,7 @@ REGISTRY: tuple[Figure, ...] = (
     Figure("asker_curves", slices.asker_block, train="histories", first_optimizer=True),
     Figure("regularization", slices.regularization_block, train="final"),
     Figure("precision", slices.precision_block, train="histories", all_precisions=True),
+    Figure("models_sweep", slices.models_block, tables=("knee",), train="final", all_tasks=True),
 )
 FIGURES = tuple(f.name for f in REGISTRY)
 _BY_NAME = {f.name: f for f in REGISTRY}

@@ -21,6 +21,7 @@ from lossscale.report.methods import (
     provenance,
     study_settings,
 )
+from lossscale.report.models import models_summary
 from lossscale.report.phase import phase_summary
 from lossscale.report.robustness import lr_choices, reference_means, robustness
 from lossscale.report.rows import optional_table, order, read_json, read_table, sort_key
@@ -33,6 +34,7 @@ from lossscale.tables import (
     KNEE_COLUMNS,
     LAYER_COLUMNS,
     MAGNITUDE_COLUMNS,
+    NETWORK_COLUMNS,
     PHASE_BOUNDARY_COLUMNS,
     PHASE_COLUMNS,
     ROUNDOFF_COLUMNS,
@@ -54,7 +56,7 @@ def build_context(
     ``roundoff`` (CSV), and optionally ``magnitude``, ``phase``, ``phase_boundaries`` and ``layers``
     (the phase diagram's CSVs: without them the paper has no phase diagram) and
     ``symbolic`` and ``ledger`` (the derivation stage's JSON: without them the paper
-    shows no derivations or notes). ``config``
+    shows no derivations or notes), and ``networks`` (the tasks' network sizes). ``config``
     needs the keys train, tasks, optimizers, stats and derivations; ``figures`` names
     the figures (``results/figures/{name}.pdf|png``) the paper shows.
 
@@ -63,6 +65,10 @@ def build_context(
     optimizer; the table shows a few of its alphas (``slices.table_alphas``).
     """
     study = study_settings(config)
+    networks = {r["task"]: r for r in optional_table(inputs, "networks", NETWORK_COLUMNS)}
+    for task in study["tasks"]:
+        for key in ("parameters", "n_train", "n_test"):
+            task[key] = networks.get(task["name"], {}).get(key)
     optimizers = optimizer_settings(config)
     orders = {axis: order(v) for axis, v in cells.grid_orders(config).items()}
     orders = {c: orders[c] for c in CELL if c in orders}
@@ -106,6 +112,7 @@ def build_context(
     ledger = read_json(inputs.get("ledger"))
     names = [o["name"] for o in optimizers]
     blocks = findings.block_findings(comparisons, config, main)
+    knee = read_table(inputs["knee"], KNEE_COLUMNS)
     return {
         "study": study,
         "optimizers": optimizers,
@@ -133,7 +140,8 @@ def build_context(
         "regularization_at_one": reference_means(
             comparisons, config, slices.regularization_block(config)
         ),
-        "knee": knee_summary(read_table(inputs["knee"], KNEE_COLUMNS)),
+        "knee": knee_summary(knee),
+        "models": models_summary(comparisons, knee, config),
         "roundoff": roundoff_summary(read_table(inputs["roundoff"], ROUNDOFF_COLUMNS)),
         "magnitude": magnitude_summary(optional_table(inputs, "magnitude", MAGNITUDE_COLUMNS)),
         "phase": phase_summary(

@@ -71,6 +71,9 @@ def knee_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "ratio_geomean": _geomean(uncensored),
         "ratio_min": min(uncensored, default=None),
         "ratio_max": max(uncensored, default=None),
+        # located knees above the prediction: training began only once the step was
+        # normalized
+        "late": [r for r in table if not r["censored"] and r["ratio"] and r["ratio"] > 1],
         "tasks": list(dict.fromkeys(r["task"] for r in rows)),
         "n_tasks_located": len({r["task"] for r in rows if not r["censored"] and r["ratio"]}),
     }

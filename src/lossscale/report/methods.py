@@ -75,9 +75,19 @@ def task_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
             "network": network(settings),
             "model": cells.task_model(settings),
             "test_percent": held_out_percent(settings),
+            "modulus": settings.get("modulus"),
+            "channels": list(settings.get("channels", [])),
         }
         shown = {"kind", "objective", "target_scale", "scale_output", "hidden", "activation"}
-        shown |= {"test_fraction", "train_fraction", "model", "channels", "width", "heads"}
+        shown |= {
+            "test_fraction",
+            "train_fraction",
+            "model",
+            "channels",
+            "width",
+            "heads",
+            "modulus",
+        }
         shown.add("blocks")
         task["other"] = [{"name": k, "value": v} for k, v in settings.items() if k not in shown]
         out.append(task)

@@ -18,12 +18,14 @@ _INT_COLUMNS = (
     "n_pairs",
     "n_diverged",
     "n_exploded",
-    "n_exploded",
     "seed",
     "layer",
     "n_params",
     "batch_size",
     "steps",
+    "parameters",
+    "n_train",
+    "n_test",
 )
 _BOOL_COLUMNS = (
     "power_of_two",
@@ -38,7 +40,7 @@ _BOOL_COLUMNS = (
 _NUMBERS = ("weight_decay", "alpha", "max_rel_deviation", "tolerance")
 _TEXT_COLUMNS = frozenset(
     {*CELL, *CLAIM_COLUMNS, "quantity", "test", "verdict", "arm", "outcome", "boundary"}
-    | {"other_task"}
+    | {"other_task", "model", "input_shape"}
     | {"predicted_regime", "measured_regime"}
 ) - set(_NUMBERS)
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lossscale.study.cells import AXES, REF_ALPHA, REGIME, blocks, grid_orders, is_classification
+from lossscale.study.cells import (
+    AXES,
+    REF_ALPHA,
+    REGIME,
+    blocks,
+    grid_orders,
+    is_classification,
+    task_model,
+)
 
 #: The block whose first task is the asker's when no task is named ``diabetes``.
 MAIN_BLOCK = "main"
@@ -97,6 +105,19 @@ def regularization_block(config: Mapping[str, Any]) -> str | None:
 def precision_block(config: Mapping[str, Any]) -> str | None:
     """The first block that crosses several precisions."""
     return crossing_block(config, "precisions")
+
+
+def models_block(config: Mapping[str, Any]) -> str | None:
+    """The first block that trains a network other than an MLP (a CNN, a transformer)."""
+    tasks = config["tasks"]
+    return next(
+        (
+            name
+            for name, b in blocks(config).items()
+            if any(task_model(tasks[t]) != "mlp" for t in b["tasks"])
+        ),
+        None,
+    )
 
 
 def block_focus(block: Mapping[str, Any], task: str | None = None) -> dict[str, Any]:
