@@ -76,9 +76,16 @@ def test_the_plan_prints_hours_from_the_recorded_throughput(tmp_path, capsys):
     config = plan.load_study(SMOKE, replace=True)
     rows = plan.estimate(config, plan.load_throughput(path))
     assert [r["block"] for r in rows][-1] == "grid"
-    total = rows[-1]
-    # every smoke cell is an MLP on diabetes in float32 or float16 (a lower bound)
-    assert total["cpu_hours"] == pytest.approx(total["flops"] / 40e9 / 3600 * 2)
+    by_block, total = {r["block"]: r for r in rows[:-1]}, rows[-1]
+    # every smoke cell but block models' is an MLP on diabetes in float32 or float16 (a
+    # lower bound); block models trains the transformer
+    for name, row in by_block.items():
+        rate = 2e9 if name == "models" else 40e9
+        assert row["cpu_hours"] == pytest.approx(row["flops"] / rate / 3600 * 2), name
+    # the grid counts a cell that several blocks name once; block models shares none
+    models = by_block["models"]["flops"]
+    seconds = (total["flops"] - models) / 40e9 + models / 2e9
+    assert total["cpu_hours"] == pytest.approx(seconds / 3600 * 2)
     assert total["lower_bound"]
     text = plan.format_plan(rows, THROUGHPUT, 1)
     assert "CPU-core h" in text and "test CPU, 2 threads, measured 2026-12-04" in text

@@ -1468,29 +1468,40 @@ def test_models_summary_groups_verdicts_around_the_knee():
     verdicts = {1e-8: "worse", 1e-7: "worse", 1e-6: "inconclusive", 1e-4: "equivalent"}
     verdicts |= {1.0: "reference", 1e4: "equivalent"}
     rows = [
-        cell | {"quantity": q, "alpha": a, "verdict": v, "ref_mean": 0.1, "ref_progress": 0.9}
+        cell
+        | {"quantity": q, "alpha": a, "verdict": v, "ref_mean": 0.1, "ref_progress": 0.9}
+        | {"effect": 0.3, "ci_low": 0.2, "ci_high": 0.4}
         for a, v in verdicts.items()
         for q in ("train", "test")
     ]
     other_block = [r | {"steps": 1} for r in rows]  # another regime: not the block's
     knee = [cell | {"eps": 1e-8, "grad_rms_init": 1e-2, "predicted_knee": 1e-6,
-                    "measured_knee": 5e-6, "ratio": 5.0, "censored": None}]  # fmt: skip
+                    "measured_knee": 5e-6, "ratio": 5.0, "censored": None,
+                    "update_knee_first": 3e-6, "update_first_censored": ""}]  # fmt: skip
     summary = models_summary(rows + other_block, knee, config)
     assert summary["block"] == "models" and summary["seeds"] == block["seeds"]
     (task,) = summary["tasks"]
     (entry,) = task["optimizers"]
     assert task["name"] == "modular" and entry["ref_train"] == 0.1
-    assert entry["test"] == [
-        {"verdict": "worse", "alphas": [1e-8, 1e-7]},
-        {"verdict": "inconclusive", "alphas": [1e-6]},
-        {"verdict": "equivalent", "alphas": [1e-4, 1e4]},
+    assert [(g["verdict"], g["alphas"]) for g in entry["test"]] == [
+        ("worse", [1e-8, 1e-7]),
+        ("inconclusive", [1e-6]),
+        ("equivalent", [1e-4, 1e4]),
+    ]
+    assert entry["test"][1]["effects"] == [
+        {"alpha": 1e-6, "effect": 0.3, "ci_low": 0.2, "ci_high": 0.4}
     ]
     factor = config["stats"]["knee_factor"]
     assert factor == 10
-    assert entry["knee"]["above"] == {
+    assert entry["knee"]["test"]["above"] == {
         "alphas": [1e-4, 1e4], "equivalent": [1e-4, 1e4], "inconclusive": []
     }  # fmt: skip
-    assert entry["knee"]["below"] == {"alphas": [1e-8, 1e-7], "equivalent": [], "inconclusive": []}
+    assert entry["knee"]["train"]["below"] == entry["knee"]["test"]["below"]
+    assert entry["knee"]["test"]["below"] == {
+        "alphas": [1e-8, 1e-7],
+        "equivalent": [],
+        "inconclusive": [],
+    }
     assert entry["knee"]["ratio"] == 5.0
     assert models_summary(rows, knee, {**config, "train": {**config["train"], "blocks": {
         "main": config["train"]["blocks"]["main"]}}}) is None  # fmt: skip

@@ -167,7 +167,7 @@ def test_models_section_reports_the_transformer_from_its_files(smoke):
     its figure; the block is not reported again under Other blocks."""
     work, _ = smoke
     md = (work / "paper/build/paper.md").read_text()
-    section = md.split("### Convolutional and transformer networks", 1)[1]
+    section = md.split("### Networks other than multilayer perceptrons", 1)[1]
     section, others = section.split("### Other blocks of the grid", 1)
     networks = pd.read_csv(work / "results/stats/networks.csv").set_index("task")
     parameters = networks.loc["modular", "parameters"]

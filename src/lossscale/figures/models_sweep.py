@@ -4,7 +4,8 @@ the predicted eps knee of each eps-type optimizer marked in its colour.
 
 Points are means over the seeds that did not diverge at the block's first precision,
 regularization and compensation (the main ones where it has them); a cross at a panel's
-top marks an alpha where every seed diverged. The knees come from results/stats/knee.csv.
+top marks an alpha where every seed diverged, a fraction beside a point the seeds of it that
+diverged (the point is the mean of the others). The knees come from results/stats/knee.csv.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ def plot_models_sweep(
             ax = axes[i, j]
             frame = data[data["task"] == task].rename(columns={column: "value"})
             draw_lines(ax, frame, "optimizer", "value", optimizers, style)
+            partly = frame[(frame["n_diverged"] > 0) & frame["value"].notna()]
+            for row in partly.itertuples():
+                ax.annotate(
+                    f"{row.n_diverged}/{row.n_seeds}",
+                    (row.alpha, row.value),
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                    fontsize=6,
+                    color=style[row.optimizer]["color"],
+                )
             for row in knees[knees["task"] == task].itertuples():
                 colour = style[row.optimizer]["color"]
                 ax.axvline(row.predicted_knee, color=colour, linewidth=0.9, linestyle="--")

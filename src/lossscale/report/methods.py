@@ -40,6 +40,8 @@ def network(settings: Mapping[str, Any]) -> str:
             f"transformer, width {settings['width']}, {blocks} block{'s' * (blocks > 1)}, "
             f"{settings['heads']} heads"
         )
+    if kind != "mlp":
+        return kind  # a registered model these words do not know: its name
     widths = "-".join(map(str, settings.get("hidden", [])))
     return f"MLP {widths}, {settings.get('activation', '')}".rstrip(", ")
 
@@ -140,7 +142,7 @@ def study_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "kinds": list(dict.fromkeys(t["kind"] for t in tasks)),
         "objectives": list(dict.fromkeys(t["objective"] for t in tasks)),
         "models": models,
-        "model_names": [MODEL_NAMES[m] for m in models],
+        "model_names": [MODEL_NAMES.get(m, f"a small {m} network") for m in models],
         "minibatches": sorted({b["batch_size"] for b in cells.blocks(config).values()} - {0}),
         "blocks": blocks,
         "grid": total,

@@ -11,6 +11,9 @@ from lossscale.report import findings, slices
 from lossscale.study import cells
 
 Row = Mapping[str, Any]
+#: What ``around_knee`` lists on each side of a knee: every loss scale, the equivalent
+#: ones and the inconclusive ones.
+SIDE_KEYS = ("alphas", "equivalent", "inconclusive")
 
 
 def _in_block(row: Row, block: Mapping[str, Any], focus: Mapping[str, Any]) -> bool:
@@ -32,10 +35,19 @@ def _scaled(rows: Sequence[Row]) -> list[Row]:
 def verdict_groups(rows: Sequence[Row]) -> list[dict[str, Any]]:
     """The loss scales of ``rows`` (one cell's comparisons on one quantity) grouped by
     verdict, groups in the order of their smallest loss scale."""
-    groups: dict[str, list[float]] = {}
+    groups: dict[str, list[Row]] = {}
     for row in sorted(_scaled(rows), key=lambda r: r["alpha"]):
-        groups.setdefault(row["verdict"], []).append(row["alpha"])
-    return [{"verdict": v, "alphas": alphas} for v, alphas in groups.items()]
+        groups.setdefault(row["verdict"], []).append(row)
+    return [
+        {
+            "verdict": v,
+            "alphas": [r["alpha"] for r in members],
+            "effects": [
+                {k: r[k] for k in ("alpha", "effect", "ci_low", "ci_high")} for r in members
+            ],
+        }
+        for v, members in groups.items()
+    ]
 
 
 def around_knee(rows: Sequence[Row], predicted: float, factor: float) -> dict[str, Any]:
@@ -46,7 +58,7 @@ def around_knee(rows: Sequence[Row], predicted: float, factor: float) -> dict[st
     def side(keep) -> dict[str, Any]:
         chosen = sorted((r for r in _scaled(rows) if keep(r["alpha"])), key=lambda r: r["alpha"])
         out = {"alphas": [r["alpha"] for r in chosen]}
-        for verdict in ("equivalent", "inconclusive"):
+        for verdict in SIDE_KEYS[1:]:
             out[verdict] = [r["alpha"] for r in chosen if r["verdict"] == verdict]
         return out
 
@@ -62,7 +74,8 @@ def models_summary(
     """The models block (``slices.models_block``; None without one): per task and
     optimizer the reference run's final training and held-out metric and its progress,
     the held-out verdicts grouped by loss scale (and the training ones), and for the
-    eps-type optimizers the predicted and measured knee."""
+    eps-type optimizers the predicted and measured knee; ``counts`` sums, over those
+    optimizers, the loss scales either side of their knees (``around_knee``)."""
     name = slices.models_block(config)
     if name is None:
         return None
@@ -82,6 +95,7 @@ def models_summary(
             k = knees.get((task, optimizer))
             entries.append(
                 {
+                    "task": task,
                     "optimizer": optimizer,
                     "label": findings.label(optimizer),
                     "ref_train": by["train"][0]["ref_mean"],
@@ -96,12 +110,23 @@ def models_summary(
                         for key in ("eps", "grad_rms_init", "predicted_knee", "measured_knee")
                     }
                     | {"ratio": k["ratio"], "censored": k["censored"]}
-                    | around_knee(by["test"], k["predicted_knee"], factor),
+                    | {"update_first": k["update_knee_first"]}
+                    | {"update_first_censored": k["update_first_censored"]}
+                    | {q: around_knee(by[q], k["predicted_knee"], factor) for q in by},
                 }
             )
         if entries:
             tasks.append({"name": task, "optimizers": entries})
+    eps = [e["knee"] for t in tasks for e in t["optimizers"] if e["knee"]]
+    counts = {
+        q: {
+            side: {key: sum(len(k[q][side][key]) for k in eps) for key in SIDE_KEYS}
+            for side in ("above", "below")
+        }
+        for q in ("test", "train")
+    }
     return {
+        "counts": counts,
         "block": name,
         "seeds": block["seeds"],
         "steps": block["steps"],

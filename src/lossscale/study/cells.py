@@ -57,7 +57,15 @@ def task_objective(settings: Mapping[str, Any]) -> str:
 def task_model(settings: Mapping[str, Any]) -> str:
     """The registered model (``lossscale.models.MODELS``) of a validated task's settings:
     its ``model`` setting where its kind has one, else its kind's ``x-model`` in the schema."""
-    return str(settings.get("model") or _kind_models()[settings["kind"]])
+    if settings.get("model"):
+        return str(settings["model"])
+    kind = settings["kind"]
+    if kind not in _kind_models():
+        raise ValueError(
+            f"$defs.{kind}: the task kind names no model; allowed: a 'model' setting or "
+            "'x-model: <name>' of lossscale.models.MODELS in its schema section"
+        )
+    return _kind_models()[kind]
 
 
 @functools.cache
