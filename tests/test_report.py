@@ -1477,7 +1477,7 @@ def test_models_summary_groups_verdicts_around_the_knee():
     other_block = [r | {"steps": 1} for r in rows]  # another regime: not the block's
     knee = [cell | {"eps": 1e-8, "grad_rms_init": 1e-2, "predicted_knee": 1e-6,
                     "measured_knee": 5e-6, "ratio": 5.0, "censored": None,
-                    "update_knee_first": 3e-6, "update_first_censored": ""}]  # fmt: skip
+                    "update_knee_first": 3e-6, "update_first_censored": "", "agrees": True}]  # fmt: skip
     summary = models_summary(rows + other_block, knee, config)
     assert summary["block"] == "models" and summary["seeds"] == block["seeds"]
     (task,) = summary["tasks"]
@@ -1494,13 +1494,14 @@ def test_models_summary_groups_verdicts_around_the_knee():
     factor = config["stats"]["knee_factor"]
     assert factor == 10
     assert entry["knee"]["test"]["above"] == {
-        "alphas": [1e-4, 1e4], "equivalent": [1e-4, 1e4], "inconclusive": []
+        "alphas": [1e-4, 1e4], "equivalent": [1e-4, 1e4], "inconclusive": [], "worse": []
     }  # fmt: skip
     assert entry["knee"]["train"]["below"] == entry["knee"]["test"]["below"]
     assert entry["knee"]["test"]["below"] == {
         "alphas": [1e-8, 1e-7],
         "equivalent": [],
         "inconclusive": [],
+        "worse": [1e-8, 1e-7],
     }
     assert entry["knee"]["ratio"] == 5.0
     assert models_summary(rows, knee, {**config, "train": {**config["train"], "blocks": {

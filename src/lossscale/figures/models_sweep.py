@@ -74,7 +74,7 @@ def plot_models_sweep(
             partly = frame[(frame["n_diverged"] > 0) & frame["value"].notna()]
             for row in partly.itertuples():
                 ax.annotate(
-                    f"{row.n_diverged}/{row.n_seeds}",
+                    f"{row.n_diverged}/{row.n_seeds} div.",
                     (row.alpha, row.value),
                     xytext=(3, 3),
                     textcoords="offset points",

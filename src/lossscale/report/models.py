@@ -12,8 +12,8 @@ from lossscale.study import cells
 
 Row = Mapping[str, Any]
 #: What ``around_knee`` lists on each side of a knee: every loss scale, the equivalent
-#: ones and the inconclusive ones.
-SIDE_KEYS = ("alphas", "equivalent", "inconclusive")
+#: ones, the inconclusive ones and the worse ones.
+SIDE_KEYS = ("alphas", "equivalent", "inconclusive", "worse")
 
 
 def _in_block(row: Row, block: Mapping[str, Any], focus: Mapping[str, Any]) -> bool:
@@ -103,6 +103,7 @@ def models_summary(
                     "ref_progress": by["train"][0]["ref_progress"],
                     "test": verdict_groups(by["test"]),
                     "train": verdict_groups(by["train"]),
+                    "agrees": None if k is None else k["agrees"],
                     "knee": None
                     if k is None
                     else {
