@@ -113,14 +113,17 @@ def finals(config: dict) -> pd.DataFrame:
 
 
 def knee(config: dict) -> pd.DataFrame:
+    main = config["train"]["blocks"]["main"]
     rows = [
+        # another regime of the same cell (minibatches): not the block's, never drawn
+        {"task": "diabetes", "optimizer": "nadam", "predicted_knee": 9.0, "batch_size": 32},
         {"task": "diabetes", "optimizer": "nadam", "predicted_knee": 5e4},
         {"task": "teacher_student", "optimizer": "nadam", "predicted_knee": np.nan},
         {"task": "diabetes", "optimizer": "nadam", "predicted_knee": 7.0, "precision": "float16"},
     ]
     base = {c: np.nan for c in KNEE_COLUMNS} | {
         "precision": "float32", "regularization": "none", "compensation": "none",
-        "weight_decay": 0.0,
+        "weight_decay": 0.0, "steps": main["steps"], "batch_size": main["batch_size"],
     }  # fmt: skip
     return pd.DataFrame([base | r for r in rows], columns=KNEE_COLUMNS)
 

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from lossscale.figures.common import (
     alpha_axis,
+    block_knees,
     draw_lines,
     legend,
     metric_axis,
@@ -72,11 +72,7 @@ def knee_frame(knee: pd.DataFrame | None, config: Mapping[str, Any]) -> pd.DataF
     columns = ["optimizer", "task", "predicted_knee"]
     if knee is None or knee.empty:
         return pd.DataFrame(columns=columns)
-    block, settings = _main(config)
-    keep = knee["task"].isin(block["tasks"]) & knee["optimizer"].isin(block["optimizers"])
-    for axis, value in settings.items():
-        keep &= knee[axis] == value
-    rows = knee[keep & np.isfinite(knee["predicted_knee"].astype(float))]
+    rows = block_knees(knee, *_main(config))
     return rows[columns].drop_duplicates(["optimizer", "task"]).reset_index(drop=True)
 
 

@@ -83,6 +83,19 @@ def ordered(values: Iterable[Any], order: Sequence[Any]) -> list[Any]:
     return known + sorted(present - set(known))
 
 
+def block_knees(
+    knee: pd.DataFrame, block: Mapping[str, Any], settings: Mapping[str, Any]
+) -> pd.DataFrame:
+    """The rows of knee.csv that ``block`` trains, at ``settings`` (precision,
+    regularization, compensation) and the block's steps and batch size, where the
+    predicted knee is finite."""
+    keep = knee["task"].isin(block["tasks"]) & knee["optimizer"].isin(block["optimizers"])
+    for axis, value in settings.items():
+        keep &= knee[axis] == value
+    keep &= (knee["steps"] == block["steps"]) & (knee["batch_size"] == block["batch_size"])
+    return knee[keep & np.isfinite(knee["predicted_knee"].astype(float))]
+
+
 def seed_means(rows: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
     """Per group ``by``: the mean, min and max of ``columns`` over the seeds that did not
     diverge (non-finite values dropped), ``n_seeds`` and ``n_diverged``. A group whose

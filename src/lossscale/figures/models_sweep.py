@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from lossscale.figures.common import (
     alpha_axis,
+    block_knees,
     draw_lines,
     legend,
     metric_axis,
@@ -59,11 +59,7 @@ def plot_models_sweep(
     tasks = ordered(data["task"], block["tasks"])
     optimizers = ordered(data["optimizer"], block["optimizers"])
     style = styles(optimizers)
-    keep = knee["task"].isin(tasks) & knee["optimizer"].isin(optimizers)
-    for axis, value in settings.items():
-        keep &= knee[axis] == value
-    keep &= (knee["steps"] == block["steps"]) & (knee["batch_size"] == block["batch_size"])
-    knees = knee[keep & np.isfinite(knee["predicted_knee"].astype(float))]
+    knees = block_knees(knee, block, settings)
     fig, axes = panel_grid(len(QUANTITIES), len(tasks), 1.6, sharex=True)
     for j, task in enumerate(tasks):
         settings_of_task = [config["tasks"].get(task, {})]

@@ -1,6 +1,6 @@
-"""The convolutional and transformer networks' section: block by block of the grid
-that trains them, each optimizer's reference, its verdicts grouped by loss scale and its
-eps knee, from comparisons.csv and knee.csv."""
+"""The section on networks other than MLPs: for the block that trains them, each
+optimizer's reference, its verdicts grouped by loss scale and its eps knee, from
+comparisons.csv and knee.csv."""
 
 from __future__ import annotations
 
@@ -51,9 +51,9 @@ def verdict_groups(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 
 def around_knee(rows: Sequence[Row], predicted: float, factor: float) -> dict[str, Any]:
-    """How the held-out verdicts of one cell (``rows``) fall on either side of its
+    """How the verdicts of one cell on one quantity (``rows``) fall on either side of its
     predicted knee: the loss scales at least ``factor`` above it and at least ``factor``
-    below it, and which of them were equivalent to the unscaled loss, which inconclusive."""
+    below it, and which of them had each verdict of ``SIDE_KEYS``."""
 
     def side(keep) -> dict[str, Any]:
         chosen = sorted((r for r in _scaled(rows) if keep(r["alpha"])), key=lambda r: r["alpha"])
