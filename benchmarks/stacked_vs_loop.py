@@ -49,7 +49,7 @@ from lossscale.device import keep_freed_memory, make_deterministic
 from lossscale.models import ACTIVATIONS, build_model
 from lossscale.runtime import cpu_model
 from lossscale.tasks import Task, make_task
-from lossscale.train.engine import grad_stats, rms, train_stacked
+from lossscale.train.engine import grad_stats, rms, train_stacked, update_rms
 from lossscale.train.minibatch import Minibatches
 
 #: The default study, whose tasks the benchmark times (validated, defaults filled in).
@@ -128,11 +128,6 @@ def statistics(params: list[torch.Tensor], grads: list[torch.Tensor]) -> list[to
     grad_stats(grads)
     rms(params)
     return [p.detach().clone() for p in params]
-
-
-def update_rms(params: list[torch.Tensor], before: list[torch.Tensor]) -> None:
-    """The update's RMS, in float64, as the engine takes it."""
-    rms([p.double() - b.double() for p, b in zip(params, before, strict=True)])
 
 
 def torch_func(cell: Cell) -> None:

@@ -111,7 +111,7 @@ class _Forward(torch.autograd.Function):
             if w.shape[-1] == 1 and h.dim() == 3:
                 grads[i] = (h * g).sum(dim=1).unsqueeze(-1)
             else:
-                grads[i] = _matmul(h.mT, g) if h.dim() == 3 else torch.matmul(h.mT, g)
+                grads[i] = torch.matmul(h.mT, g)  # a shared h broadcasts over replicas
             if i > 0 or ctx.needs_input_grad[0]:
                 g = g * w.mT if w.shape[-1] == 1 else torch.bmm(g, w.mT)
         return (g if ctx.needs_input_grad[0] else None, None, *grads)

@@ -89,6 +89,12 @@ def grad_stats(grads: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     return root, zero, nonfinite
 
 
+def update_rms(params: Sequence[torch.Tensor], before: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-replica RMS of ``params - before``, in float64: the exact change of the
+    (float32) parameters."""
+    return rms([p.double() - b.double() for p, b in zip(params, before, strict=True)])
+
+
 def rms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """Per-replica root mean square over all entries of stacked ``tensors`` (in float64)."""
     return torch.sqrt((_flat(tensors).double() ** 2).mean(dim=1))
@@ -261,9 +267,7 @@ def train_stacked(
             if scaler is not None:
                 scaler.update(skipped)
             if before is not None:
-                # in float64, the exact change of the (float32) parameters
-                moved = [p.double() - b.double() for p, b in zip(model.params, before, strict=True)]
-                rows["update_rms"].append(rms(moved).cpu())
+                rows["update_rms"].append(update_rms(model.params, before).cpu())
         done = step + 1
         if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
             state = {
