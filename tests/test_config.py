@@ -35,6 +35,7 @@ def test_a_block_or_task_of_ones_own_takes_the_defaults_of_its_kind(schema):
         {
             "tasks": {"tiny": {"kind": "teacher_student", "target_scale": "1e-6"}},
             "train": {"blocks": {"b": {"tasks": ["tiny"], "optimizers": ["adam"]}}},
+            "phase": {"layers": {"task": None}},
         },
         schema,
     )
@@ -95,12 +96,12 @@ def test_every_schema_key_has_description_and_default(schema):
         ),
         (
             {"tasks": {"My-Task": {"kind": "digits"}}},
-            'tasks: value "My-Task" is not allowed; allowed: a name matching',
+            'tasks.My-Task: name "My-Task" is not allowed; allowed: a name matching',
         ),
         ({"train": {"seeds": 0}}, "train.seeds: value 0 is not allowed; allowed: a value >= 1"),
         (
             {"train": {"steps": "three"}},
-            'train.steps: value "three" is not allowed; allowed: a value of type integer',
+            'train.steps: value "three" is not allowed; allowed: a whole number (finite)',
         ),
         (
             {"trian": {}},
@@ -112,7 +113,7 @@ def test_every_schema_key_has_description_and_default(schema):
         ),
         (
             {"tasks": {"x": {"kind": "digits", "lr": {"sgdd": 0.1}}}},
-            'tasks.x.lr: value "sgdd" is not allowed; allowed: one of "sgd", "adam",',
+            'tasks.x.lr.sgdd: name "sgdd" is not allowed; allowed: one of "sgd", "adam",',
         ),
         (
             {"tasks": {"x": {"kind": "digits", "lr": {"sgd": 0}}}},

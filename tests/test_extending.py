@@ -211,7 +211,14 @@ def test_recipe_add_a_task_and_its_model(repo, tmp_path):
         from lossscale.models import build_model
         from lossscale.tasks import make_task
 
-        config = validate_config({"tasks": {"sine": {"kind": "sine"}}}, load_schema())
+        config = validate_config(
+            {
+                "tasks": {"sine": {"kind": "sine"}},
+                "train": {"blocks": {"b": {"tasks": ["sine"]}}},
+                "phase": {"layers": {"task": None}},
+            },
+            load_schema(),
+        )
         settings = config["tasks"]["sine"]
         assert settings["harmonics"] == 3 and settings["target_scale"] == 1e-5
         task = make_task("sine", settings, torch.float64, "cpu")

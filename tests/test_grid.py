@@ -116,7 +116,7 @@ def test_default_grid_has_every_optimizer_and_a_reference_per_setting(schema):
     [
         (
             {"tasks": ["mnist"], "optimizers": ["adam"]},
-            "train.blocks.b.tasks: value 'mnist' is not allowed; allowed: diabetes,",
+            'train.blocks.b.tasks[0]: value "mnist" is not allowed; allowed: diabetes,',
         ),
         (
             {"tasks": ["diabetes"], "optimizers": ["sgd"], "compensations": ["eps"]},

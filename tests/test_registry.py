@@ -19,6 +19,8 @@ from lossscale.train.stacked_optim.per_replica import hyperparameters
 ROOT = Path(__file__).resolve().parents[1]
 #: Keywords of the lone classes that are no setting of the study.
 NOT_SETTINGS = {"maximize"}
+#: A config whose only task is ``t``: one block of it, no per-layer probe.
+ONLY_TASK_T = {"train": {"blocks": {"b": {"tasks": ["t"]}}}, "phase": {"layers": {"task": None}}}
 
 
 def _same(a, b) -> bool:
@@ -158,6 +160,7 @@ def test_every_task_kind_names_the_model_it_builds():
         assert ("x-model" in section) == (choices == [None]), kind
         for model in choices:
             raw = {"kind": kind} if model is None else {"kind": kind, "model": model}
-            settings = validate_config({"tasks": {"t": raw}}, schema)["tasks"]["t"]
+            alone = {"tasks": {"t": raw}, **ONLY_TASK_T}
+            settings = validate_config(alone, schema)["tasks"]["t"]
             built = make_task("t", settings, torch.float32, "cpu").model.name
             assert task_model(settings) == built and built in MODELS, (kind, model)

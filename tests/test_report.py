@@ -117,8 +117,9 @@ def make_config(blocks: dict, **tasks) -> dict:
     """The schema's defaults, validated like the workflow does, with ``blocks``."""
     schema = load_schema(SCHEMA)
     raw = {"train": {"seeds": 3, "blocks": blocks}}
-    if tasks:
+    if tasks:  # tasks of its own: no per-layer probe of the default's deep network
         raw["tasks"] = tasks
+        raw["phase"] = {"layers": {"task": None}}
     return validate_config(raw, schema)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -94,7 +95,8 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     if kind == "enum":
         return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
     if kind == "type":
-        return f"a value of type {schema['type']}"
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        return " or ".join(_TYPE_WORDS.get(t, f"a value of type {t}") for t in types)
     if kind == "additionalProperties":
         return "known keys: " + ", ".join(sorted(schema.get("properties", {})))
     bounds = {
@@ -117,6 +119,37 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return f"a value satisfying {kind}={json.dumps(schema.get(kind))}"
 
 
+#: How ``_allowed`` names a JSON type (numbers are finite: see ``_VALIDATOR``).
+_TYPE_WORDS = {
+    "number": "a finite number",
+    "integer": "a whole number (finite)",
+    "null": "null",
+    "string": "a string",
+    "boolean": "true or false",
+}
+
+
+def _finite(checker: Any, instance: Any, base: str) -> bool:
+    kinds = jsonschema.Draft202012Validator.TYPE_CHECKER
+    if not kinds.is_type(instance, base):
+        return False
+    return isinstance(instance, int) or math.isfinite(instance)  # ints: any size
+
+
+#: The schema's validator, with "number" and "integer" meaning finite values only: NaN
+#: and infinity satisfy every bound (each comparison with NaN is false), so they would
+#: pass ``exclusiveMinimum: 0`` unnoticed.
+_VALIDATOR = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {
+            "number": lambda c, x: _finite(c, x, "number"),
+            "integer": lambda c, x: _finite(c, x, "integer"),
+        }
+    ),
+)
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     path = list(error.absolute_path)
     if error.validator == "additionalProperties":
@@ -124,6 +157,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         unknown = sorted(k for k in error.instance if k not in known)
         key = _key_path([*path, unknown[0]]) if unknown else _key_path(path)
         return f"{key}: unknown key; {_allowed(error)}"
+    if "propertyNames" in error.relative_schema_path:  # a key of a mapping is a name
+        name = json.dumps(error.instance)
+        key = _key_path([*path, error.instance])
+        return f"{key}: name {name} is not allowed; allowed: {_allowed(error)}"
     value = json.dumps(error.instance, default=str)
     return f"{_key_path(path)}: value {value} is not allowed; allowed: {_allowed(error)}"
 
@@ -154,23 +191,33 @@ _POWER_OF_TWO = re.compile(r"^\s*2\s*\^\s*([+-]?\d+)\s*$")
 
 
 def _as_number(text: str) -> float | str:
-    """``"1e5"`` or ``"2^-10"`` as a float; any other string unchanged."""
+    """``"1e5"`` or ``"2^-10"`` as a float; any other string (or a power of two beyond
+    the float range) unchanged, for the validator to report."""
     match = _POWER_OF_TWO.match(text)
     if match:
-        return 2.0 ** int(match.group(1))
+        try:
+            return 2.0 ** int(match.group(1))
+        except OverflowError:
+            return text
     try:
         return float(text)
     except ValueError:
         return text
 
 
+def _types(schema: dict) -> set[str]:
+    kind = schema.get("type", [])
+    return set(kind if isinstance(kind, list) else [kind])
+
+
 def _coerce_numbers(instance: Any, schema: dict, root: dict) -> Any:
     """Turn strings such as ``"1e5"`` or ``"2^10"`` into floats where the schema expects a
-    number.
+    number, and whole numbers into ints where it expects a count.
 
     YAML 1.1 (PyYAML, hence Snakemake) reads ``1e5`` as a string; it only reads
     ``1.0e+5`` as a number. Users write the former, so accept it explicitly, and powers
-    of two as ``2^k`` (exact, and readable in an alpha grid).
+    of two as ``2^k`` (exact, and readable in an alpha grid); ``snakemake --config``
+    passes the numbers inside a mapping as strings.
     """
     schema = _resolve(schema, instance, root)
     if isinstance(instance, dict):
@@ -178,8 +225,13 @@ def _coerce_numbers(instance: Any, schema: dict, root: dict) -> Any:
     if isinstance(instance, list):
         items = schema.get("items", {})
         return [_coerce_numbers(v, items, root) for v in instance]
-    if isinstance(instance, str) and schema.get("type") == "number":
-        return _as_number(instance)
+    types = _types(schema)
+    if isinstance(instance, str) and types & {"number", "integer"}:
+        number = _as_number(instance)
+        instance = instance if "number" not in types and isinstance(number, str) else number
+    whole = isinstance(instance, float) and math.isfinite(instance) and instance.is_integer()
+    if whole and "integer" in types and "number" not in types:
+        return int(instance)  # 1e4 or 1.0e+4 where a count is meant (range() needs an int)
     return instance
 
 
@@ -205,13 +257,44 @@ def validate_config(config: dict | None, schema: dict) -> dict:
     instance = copy.deepcopy(config or {})
     _fill_defaults(instance, schema, schema)
     instance = _coerce_numbers(instance, schema, schema)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _VALIDATOR(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
-    if errors:
-        lines = "\n".join(f"  - {_describe(e)}" for e in errors)
-        raise ConfigError(f"invalid configuration ({len(errors)} problem(s)):\n{lines}")
+    problems = [_describe(e) for e in errors] or _unknown_names(instance, schema)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
     _inherit_block_settings(instance)
     return instance
+
+
+def leaves(instance: Any, schema: dict, root: dict | None = None, path: tuple = ()):
+    """Every value of ``instance`` that is not a mapping or a list, with its key path and
+    its (resolved) schema: the config's keys as the schema describes them."""
+    root = schema if root is None else root
+    schema = _resolve(schema, instance, root)
+    if isinstance(instance, dict):
+        for key, value in instance.items():
+            yield from leaves(value, _child(schema, key), root, (*path, key))
+    elif isinstance(instance, list):
+        for i, value in enumerate(instance):
+            yield from leaves(value, schema.get("items", {}), root, (*path, i))
+    else:
+        yield path, instance, schema
+
+
+def _unknown_names(instance: dict, schema: dict) -> list[str]:
+    """Problems with names that must be keys of another section (``x-names: tasks``)."""
+    problems = []
+    for path, value, sub in leaves(instance, schema):
+        section = sub.get("x-names")
+        if section and value is not None and value not in instance.get(section, {}):
+            known = ", ".join(instance.get(section, {}))
+            null = " or null" if "null" in _types(sub) else ""
+            problems.append(
+                f"{_key_path(path)}: value {json.dumps(value)} is not allowed; allowed: "
+                f"{known} (the keys of {section}){null}"
+            )
+    return problems
 
 
 #: Block keys whose null means the value of the same key under ``train``.
@@ -227,15 +310,15 @@ def _inherit_block_settings(config: dict) -> None:
                 block[key] = train[key]
 
 
-#: Config keys that say where and how jobs run, not what the study computes: left out of
-#: the hash.
-PLACEMENT_KEYS = ("cluster", "cells_per_job")
+#: Config keys that say where and how jobs run, or how large a plan may be, not what the
+#: study computes: left out of the hash.
+PLACEMENT_KEYS = ("cluster", "cells_per_job", "limits")
 
 
 def config_hash(config: dict) -> str:
     """SHA-256 of the canonical JSON form of a validated config (first 16 hex digits),
-    without the keys that only place jobs (``PLACEMENT_KEYS``), so that running on a
-    cluster does not change the study's identity or rerun its jobs."""
+    without the keys that only place or bound jobs (``PLACEMENT_KEYS``), so that running
+    on a cluster does not change the study's identity or rerun its jobs."""
     study = {key: value for key, value in config.items() if key not in PLACEMENT_KEYS}
     return content_hash(study)[:16]
 

@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from lossscale.io import read_csv, unreadable
 
+#: The keys of the run-time summary (results/runtime/summary.json).
+SUMMARY_KEYS = ("date", "hardware", "workflow_cores", "rules", "total_wall_s")
 #: The Snakemake benchmark columns this summary uses.
 BENCHMARK_COLUMNS = ("s", "max_rss", "cpu_time")
 
@@ -29,13 +31,9 @@ def rule_of(path: str | Path, root: str | Path) -> str:
 
 def read_benchmark(path: str | Path) -> dict[str, float]:
     """The last row of a Snakemake ``benchmark:`` file (wall s, peak RSS MB, CPU s)."""
-    frame = pd.read_csv(path, sep="\t")
-    missing = [c for c in BENCHMARK_COLUMNS if c not in frame.columns]
-    if frame.empty or missing:
-        raise ValueError(
-            f"{path}: not a Snakemake benchmark file (missing {missing or 'rows'}; "
-            f"expected columns {list(BENCHMARK_COLUMNS)})"
-        )
+    frame = read_csv(path, required=BENCHMARK_COLUMNS, sep="\t")
+    if frame.empty:
+        raise unreadable(path, "a Snakemake benchmark file", "it has no rows")
     row = frame.iloc[-1]
     return {c: float(row[c]) for c in BENCHMARK_COLUMNS}
 

@@ -191,5 +191,14 @@ LAYER_COLUMNS = (
     "train_metric",
 )
 
+#: The stats tables' columns by the names the workflow's rules give the tables (what a
+#: figure checks of a table before it draws).
+STATS_COLUMNS = {
+    "comparisons": COMPARISON_COLUMNS,
+    "knee": KNEE_COLUMNS,
+    "phase": PHASE_COLUMNS,
+    "phase_boundaries": PHASE_BOUNDARY_COLUMNS,
+}
+
 #: Optimizers in display order, with the names the figures and the paper use.
 OPTIMIZER_LABELS = {o.name: o.label for o in optimizers.OPTIMIZERS.values()}

@@ -120,8 +120,13 @@ def verify(archive: Path, cores: int, manifest_only: bool = False, keep: bool = 
     """Check ``archive`` (see the module docstring); print the report; True when it holds."""
     scratch = Path(tempfile.mkdtemp(prefix="lossscale-verify-"))
     try:
-        top = unpack(Path(archive), scratch / "archive")
-        digests = check_manifest(top)
+        try:
+            top = unpack(Path(archive), scratch / "archive")
+            digests = check_manifest(top)
+        except ArchiveError as err:  # say which file, as the other errors do
+            if str(archive) in str(err):
+                raise
+            raise ArchiveError(f"{archive}: {err}") from None
         print(f"{Path(archive).name}: manifest OK ({len(digests)} files)")
         if manifest_only:
             return True

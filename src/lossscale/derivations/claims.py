@@ -257,8 +257,11 @@ def _resolve_counter(entry: dict, cid: str, parents: dict[str, dict]) -> dict:
 
 
 def _entries(path: Path) -> list[dict]:
-    with open(path) as fh:
-        data = yaml.safe_load(fh)
+    try:
+        with open(path) as fh:
+            data = yaml.safe_load(fh)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ClaimsFileError(f"{path}: not a readable YAML claims file ({err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise ClaimsFileError(f"{path}: expected a top-level 'claims:' list")
     for i, entry in enumerate(data["claims"]):

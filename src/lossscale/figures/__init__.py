@@ -112,15 +112,15 @@ def figure_inputs(
 
 def draw(name: str, inputs: Mapping[str, Sequence[str | Path]], config: Mapping[str, Any]):
     """Figure ``name`` (a matplotlib Figure) from its input files (``figure_inputs``)."""
-    import pandas as pd
-
+    from lossscale.io import read_csv
     from lossscale.stats.load import read_final, read_histories
+    from lossscale.tables import STATS_COLUMNS
 
     figure = _BY_NAME[name]
     data = []
     if figure.train is not None:
         read = read_final if figure.train == "final" else read_histories
         data.append(read(inputs["train"]))
-    data += [pd.read_csv(inputs[table][0]) for table in figure.tables]
+    data += [read_csv(inputs[t][0], required=STATS_COLUMNS[t]) for t in figure.tables]
     plot = getattr(import_module(f"lossscale.figures.{name}"), f"plot_{name}")
     return plot(*data, config)

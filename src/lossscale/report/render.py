@@ -8,7 +8,6 @@ not go through ``|num`` are an error, and only filter output (``Safe``) passes u
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -20,7 +19,7 @@ from typing import Any
 import jinja2
 
 from lossscale.figures import FIGURES, REGISTRY
-from lossscale.io import atomic_path, write_text
+from lossscale.io import atomic_path, read_json, write_text
 from lossscale.report.bib import BibEntry, read_bib, reference_text
 from lossscale.report.filters import (
     NA,
@@ -34,11 +33,14 @@ from lossscale.report.filters import (
     tex_escape,
     tex_num,
 )
+from lossscale.runtime import SUMMARY_KEYS
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("tex", "md")
 BIB_NAME = "refs.bib"
+#: Keys every report context has (results/report/context.json), checked when it is read.
+CONTEXT_KEYS = ("study", "figures", "provenance", "results")
 
 #: Symbols the prose uses, as LaTeX math: ``$...$`` in both formats (GitHub renders
 #: Markdown math).
@@ -352,7 +354,7 @@ def render_paper(
     ``figures`` are the figure files to copy (by file name) into ``out_dir/figures``;
     every figure the context names must be among them. Returns the written paths.
     """
-    context = json.loads(Path(context_path).read_text())
+    context = read_json(context_path, required=CONTEXT_KEYS)
     template_dir, out_dir = Path(template_dir), Path(out_dir)
     written: dict[str, Path] = {}
     for src in map(Path, figures):
@@ -377,7 +379,7 @@ def render_runtime(
 ) -> dict[str, Path]:
     """Write the run-time fragment ``runtime.tex`` and ``runtime.md`` into ``out_dir``
     from ``results/runtime/summary.json`` (the paper's only run-dependent part)."""
-    context = {"runtime": json.loads(Path(summary_path).read_text())}
+    context = {"runtime": read_json(summary_path, required=SUMMARY_KEYS)}
     written = {}
     for fmt_name in FORMATS:
         written[f"runtime.{fmt_name}"] = Path(out_dir) / f"runtime.{fmt_name}"

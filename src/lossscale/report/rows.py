@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from lossscale import io
+from lossscale.io import read_csv
 from lossscale.report.filters import is_missing
 from lossscale.tables import CELL, CLAIM_COLUMNS
 
@@ -63,10 +62,7 @@ def _clean(value: Any, column: str) -> Any:
 
 def read_table(path: str | Path, columns: Sequence[str]) -> list[dict[str, Any]]:
     """Rows of a result CSV as dicts, checking that the expected columns are present."""
-    df = pd.read_csv(path, keep_default_na=True)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
+    df = read_csv(path, required=columns, keep_default_na=True)
     return [{c: _clean(row[c], c) for c in columns} for row in df.to_dict("records")]
 
 
@@ -91,4 +87,4 @@ def optional_table(
 
 
 def read_json(path: str | Path | None) -> dict[str, Any]:
-    return {} if path is None else json.loads(Path(path).read_text())
+    return {} if path is None else io.read_json(path)

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossscale.io import read_parquet
 from lossscale.study.cells import AXES, REGIME
-from lossscale.tables import CELL
+from lossscale.tables import CELL, TRAIN_ID_COLUMNS
 
 #: What the statistics and the figures read from a training table: the replica's
 #: identity, its step and the final metrics (the gradient statistics stay on disk).
@@ -21,7 +22,7 @@ REPLICA_KEY = (*CELL, "alpha", "seed")
 
 def read_histories(paths: Iterable[str | Path], columns: list[str] | None = None) -> pd.DataFrame:
     """Concatenate the per-job training tables, in the order given."""
-    frames = [pd.read_parquet(p, columns=columns) for p in paths]
+    frames = [read_parquet(p, columns=columns, required=TRAIN_ID_COLUMNS) for p in paths]
     if not frames:
         raise ValueError("no training results to read")
     return pd.concat(frames, ignore_index=True)
@@ -78,7 +79,7 @@ def iter_histories(
     a stage reading whole histories holds one job's rows at once."""
     columns = None if columns is None else list(dict.fromkeys([*REPLICA_KEY, "step", *columns]))
     for path in paths:
-        yield pd.read_parquet(path, columns=columns)
+        yield read_parquet(path, columns=columns, required=TRAIN_ID_COLUMNS)
 
 
 def block_rows(frame: pd.DataFrame, block: Mapping[str, Any], **fixed: Any) -> pd.DataFrame:

@@ -11,6 +11,7 @@ block and the whole grid without training anything (``make grid``:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
@@ -54,12 +55,6 @@ class Job:
 
 def block_jobs(name: str, block: Mapping, config: Mapping) -> dict[Job, list[Replica]]:
     """The jobs and replicas of one block; errors name the block's key and value."""
-    for task in block["tasks"]:
-        if task not in config["tasks"]:
-            raise ConfigError(
-                f"train.blocks.{name}.tasks: value {task!r} is not allowed; allowed: "
-                f"{', '.join(config['tasks'])} (the keys of tasks)"
-            )
     for optimizer, reg, comp in itertools.product(
         block["optimizers"], block["regularizations"], block["compensations"]
     ):
@@ -94,8 +89,48 @@ def block_jobs(name: str, block: Mapping, config: Mapping) -> dict[Job, list[Rep
     }
 
 
+#: The block lists whose lengths multiply into a block's cells and its runs per cell.
+CELL_AXES = ("tasks", "optimizers", "precisions")
+RUN_AXES = ("regularizations", "compensations", "alphas")
+
+
+def block_size(block: Mapping) -> dict[str, int]:
+    """A block's cells, replicas and replica-steps, by arithmetic on its lists (so that
+    an absurd block is sized without building its replicas)."""
+    cells = math.prod(len(block[axis]) for axis in CELL_AXES)
+    runs = math.prod(len(block[axis]) for axis in RUN_AXES) * block["seeds"]
+    replicas = cells * runs
+    return {"cells": cells, "replicas": replicas, "replica_steps": replicas * block["steps"]}
+
+
+def check_size(config: Mapping) -> None:
+    """Refuse, before expanding anything, a grid larger than config ``limits``: the
+    error names the largest block, the lists that make its size and the override."""
+    blocks = config["train"]["blocks"]
+    limits = config["limits"]
+    sizes = {name: block_size(block) for name, block in blocks.items()}
+    for measure, limit in limits.items():
+        total = sum(size[measure] for size in sizes.values())
+        if total <= limit:
+            continue
+        name = max(sizes, key=lambda n: sizes[n][measure])
+        block = blocks[name]
+        axes = CELL_AXES if measure == "cells" else (*CELL_AXES, *RUN_AXES)
+        factors = [f"{axis} {len(block[axis])}" for axis in axes]
+        factors += [] if measure == "cells" else [f"seeds {block['seeds']:,}"]
+        factors += [f"steps {block['steps']:,}"] if measure == "replica_steps" else []
+        raise ConfigError(
+            f"limits.{measure}: the blocks ask for {total:,} "
+            f"{measure.replace('_', '-')}, more than the limit {limit:,}; the largest block "
+            f"is train.blocks.{name} with {sizes[name][measure]:,} "
+            f"({' x '.join(factors)}). Check those keys for a typo; to plan a grid this "
+            f"large on purpose (a cluster), set limits.{measure} in the config, e.g. "
+            f"--config 'limits={{{measure}: {total}}}'"
+        )
+
+
 def _blocks(config: Mapping) -> dict[str, dict[Job, list[Replica]]]:
-    """Each block's jobs and replicas, by block name (phase blocks checked too)."""
+    """Each block's jobs and replicas, by block name (phase blocks checked)."""
     check_phase(config)
     return {name: block_jobs(name, b, config) for name, b in config["train"]["blocks"].items()}
 
@@ -110,7 +145,9 @@ def _merge(blocks: Mapping[str, dict[Job, list[Replica]]]) -> dict[Job, list[Rep
 
 
 def expand(config: Mapping) -> dict[Job, list[Replica]]:
-    """Every job of the grid with its replicas (each once, sorted), jobs sorted."""
+    """Every job of the grid with its replicas (each once, sorted), jobs sorted; a grid
+    beyond config ``limits`` is refused before it is built."""
+    check_size(config)
     return _merge(_blocks(config))
 
 

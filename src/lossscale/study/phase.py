@@ -45,12 +45,6 @@ def check_phase(config: Mapping[str, Any]) -> None:
                     f"{key}.tasks: {task!r} and {other!r} have the same target_scale and "
                     "scale_output; allowed: one task per loss magnitude"
                 )
-    task = config["phase"]["layers"]["task"]
-    if task is not None and task not in config["tasks"]:
-        raise ConfigError(
-            f"phase.layers.task: value {task!r} is not allowed; allowed: "
-            f"{', '.join(config['tasks'])} (the keys of tasks) or null"
-        )
 
 
 def magnitude_of(settings: Mapping[str, Any]) -> tuple[float, bool]:

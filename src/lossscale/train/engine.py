@@ -19,6 +19,7 @@ batch the next step would take).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ import torch
 from lossscale.models import StackedModel, build_model
 from lossscale.tables import TRAIN_RECORD_COLUMNS as RECORD_COLUMNS
 from lossscale.tasks import Task
-from lossscale.train.checkpoint import load_checkpoint, save_checkpoint
+from lossscale.train.checkpoint import ignore, load_checkpoint, save_checkpoint
 from lossscale.train.minibatch import Minibatches
 from lossscale.train.precision import PRECISIONS, Precision, StackedGradScaler
 from lossscale.train.stacked_optim import make_stacked_optimizer
@@ -133,6 +134,41 @@ def _lbfgs_closure(task, model, scale, l2, train_loss, precision):
     return closure
 
 
+def _resume(saved: dict, model, opt, scaler, diverged: torch.Tensor, path) -> bool:
+    """Load a checkpoint's state into the run, or, where it does not fit (a damaged or
+    foreign state that passed the fingerprint), put the fresh state back and say so."""
+    fresh = (
+        [p.detach().clone() for p in model.params],
+        copy.deepcopy(opt.state_dict()),
+        None if scaler is None else copy.deepcopy(scaler.state_dict()),
+        diverged.clone(),
+    )
+
+    def load(params, optimizer, scaling, frozen) -> None:
+        with torch.no_grad():
+            for p, value in zip(model.params, params, strict=True):
+                if value.shape != p.shape:
+                    raise ValueError(f"a parameter of shape {tuple(value.shape)}, not {p.shape}")
+                p.copy_(value)
+        opt.load_state_dict(optimizer)
+        if scaler is not None:
+            scaler.load_state_dict(scaling)
+        diverged.copy_(frozen)
+
+    try:
+        load(saved["params"], saved["optimizer"], saved["scaler"], saved["diverged"])
+        for key, kind in (("rows", dict), ("recorded", list), ("next_step", int)):
+            if not isinstance(saved[key], kind):
+                raise TypeError(f"{key} is a {type(saved[key]).__name__}, not a {kind.__name__}")
+        if set(saved["rows"]) != set(RECORD_COLUMNS):
+            raise KeyError(f"recorded columns {sorted(saved['rows'])}")
+    except Exception as err:  # any mismatch: the state is not this run's
+        load(*fresh)
+        ignore(path, f"its state does not fit this run ({type(err).__name__}: {err})")
+        return False
+    return True
+
+
 def train_stacked(
     task: Task,
     seeds: Sequence[int],
@@ -195,14 +231,7 @@ def train_stacked(
     recorded: list[int] = []
     first = 0
     saved = load_checkpoint(checkpoint, fingerprint)
-    if saved is not None:
-        with torch.no_grad():
-            for p, value in zip(model.params, saved["params"], strict=True):
-                p.copy_(value)
-        opt.load_state_dict(saved["optimizer"])
-        if scaler is not None:
-            scaler.load_state_dict(saved["scaler"])
-        diverged.copy_(saved["diverged"])
+    if saved is not None and _resume(saved, model, opt, scaler, diverged, checkpoint):
         rows, recorded, first = saved["rows"], saved["recorded"], saved["next_step"]
         log.info("%s: resuming from %s at step %d", label, checkpoint, first)
     start = time.perf_counter()

@@ -28,7 +28,7 @@ from lossscale.config import ConfigError, load_schema, validate_config
 from lossscale.imports import SRC
 from lossscale.models import build_model
 from lossscale.study import optimizers
-from lossscale.study.grid import Job, block_jobs, format_summary, summary
+from lossscale.study.grid import Job, block_jobs, check_size, format_summary, summary
 from lossscale.tasks import make_task
 
 #: The checkout this package belongs to.
@@ -149,7 +149,9 @@ def load_study(path: Path, replace: bool) -> dict:
     default = ROOT / "config.yaml"
     if not replace and path.resolve() != default:
         raw = merged(yaml.safe_load(default.read_text()), raw)
-    return validate_config(raw, load_schema())
+    config = validate_config(raw, load_schema())
+    check_size(config)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
