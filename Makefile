@@ -4,7 +4,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3.11
+# The Pythons lossscale supports (pyproject.toml's requires-python): the first of them on
+# the PATH makes .venv, unless PYTHON=... names one.
+PYTHONS := python3.11 python3.12 python3.13 python3
+SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(firstword $(foreach p,$(PYTHONS),$(shell $(p) -c '$(SUPPORTED)' >/dev/null 2>&1 && echo $(p))))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,13 +19,15 @@ CONFIG ?= config.yaml
 SMOKE := workflow/configs/smoke.yaml
 TEX_PACKAGES := latexmk texlive-latex-recommended texlive-science texlive-latex-extra lmodern
 
-.PHONY: help paper smoke grid test lint tex venv dag clean archive verify
+.PHONY: help paper smoke grid test lint tex venv dag clean archive verify unlock
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required; set PYTHON=...)" >&2; exit 1; }
+	@[ -n "$(PYTHON)" ] || { echo "error: no Python 3.11, 3.12 or 3.13 found on the PATH ($(PYTHONS)); install one or set PYTHON=..." >&2; exit 1; }
+	@$(PYTHON) -c '$(SUPPORTED)' 2>/dev/null || { echo "error: PYTHON=$(PYTHON) is not Python 3.11, 3.12 or 3.13 ($$($(PYTHON) --version 2>&1))" >&2; exit 1; }
+	@echo "making $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
@@ -39,9 +47,9 @@ tex:  ## install TeX Live + latexmk via apt when missing (as root), else say how
 		echo "      sudo apt-get install $(TEX_PACKAGES)"; \
 	fi
 
-paper: $(STAMP) tex  ## run the whole study and render paper/build/paper.{pdf,tex,md}
+paper: $(STAMP) tex  ## run the whole study and render paper/build/paper.{pdf,tex,md} (FORCE=file: remake it)
 	@start=$$(date +%s); \
-	$(SNAKEMAKE) --configfile $(CONFIG); \
+	$(SNAKEMAKE) --configfile $(CONFIG) $(if $(FORCE),--forcerun $(FORCE)); \
 	echo "paper written: $$(ls paper/build/paper.pdf paper/build/paper.tex paper/build/paper.md 2>/dev/null | tr '\n' ' ')(workflow took $$(( $$(date +%s) - start )) s)"
 
 smoke: $(STAMP) tex  ## the whole workflow on the smoke config (seconds), into results/
@@ -58,6 +66,9 @@ lint: $(STAMP)  ## ruff, snakefmt and snakemake --lint
 
 test: $(STAMP) tex lint  ## lint, then the tests (unit and the smoke workflow end to end)
 	$(BIN)/pytest
+
+unlock: $(STAMP)  ## release the results folder after a killed run (then rerun make paper)
+	$(SNAKEMAKE) --configfile $(CONFIG) --unlock
 
 dag: $(STAMP)  ## print the job graph of the current config (dot format)
 	$(SNAKEMAKE) --configfile $(CONFIG) --dag

@@ -68,7 +68,8 @@ def unreadable(path: str | Path, what: str, why: str) -> ResultFileError:
     """The error for a file at ``path`` that is not a usable ``what``, with the way out."""
     return ResultFileError(
         f"{path}: cannot be read as {what} ({why}). If it is a result of this workflow, "
-        "delete it and rerun (Snakemake makes it again); otherwise restore it"
+        f"make it again: make paper FORCE={path} (snakemake --forcerun {path}); "
+        "otherwise restore it"
     )
 
 

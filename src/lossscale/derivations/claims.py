@@ -271,7 +271,8 @@ def _entries(path: Path) -> list[dict]:
             raise ClaimsFileError(f"{path}: claims[{i}]: id {entry.get('id')!r} is not a name")
         if entry.get("expected") not in OUTCOMES:
             raise ClaimsFileError(
-                f"claim {entry['id']}: expected {entry.get('expected')!r} not in {OUTCOMES}"
+                f"{path}: claim {entry['id']}: expected {entry.get('expected')!r} not in "
+                f"{OUTCOMES}"
             )
     return data["claims"]
 

@@ -121,7 +121,7 @@ def check_size(config: Mapping) -> None:
         factors += [f"steps {block['steps']:,}"] if measure == "replica_steps" else []
         raise ConfigError(
             f"limits.{measure}: the blocks ask for {total:,} "
-            f"{measure.replace('_', '-')}, more than the limit {limit:,}; the largest block "
+            f"{measure.replace('_', '-')} in all, more than the limit {limit:,}; the largest block "
             f"is train.blocks.{name} with {sizes[name][measure]:,} "
             f"({' x '.join(factors)}). Check those keys for a typo; to plan a grid this "
             f"large on purpose (a cluster), set limits.{measure} in the config, e.g. "
