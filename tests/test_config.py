@@ -174,6 +174,12 @@ def test_config_hash_tracks_content(schema):
         ),
         ("train: {seeds: 0}", "train.seeds: value 0 is not allowed"),
         ("learning_rate: 0.1", "learning_rate: unknown key"),
+        (
+            "train: {blocks: {main: {alphas: [.nan, 1]}}}",
+            "train.blocks.main.alphas[0]: value NaN is not allowed; allowed: a finite number",
+        ),
+        # a typo that would expand to a billion replicas: refused at once, with the sizes
+        ("train: {seeds: 900000}", "limits.replicas: the blocks ask for"),
     ],
 )
 def test_workflow_stops_before_any_job_and_writes_nothing(root, tmp_path, override, expected):

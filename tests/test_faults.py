@@ -202,7 +202,7 @@ def assert_all_complete(work: Path, skip: Path | None = None) -> None:
 def same_table(a: Path, b: Path) -> bool:
     """Two training tables hold the same data (their metadata names the commit, which a
     working copy being edited during the tests marks dirty)."""
-    return pq.read_table(a).equals(pq.read_table(b))
+    return pd.read_parquet(a).equals(pd.read_parquet(b))  # NaN where NaN counts as equal
 
 
 def logs_text(work: Path) -> str:
@@ -223,6 +223,7 @@ READ_FILES = (
     TRAIN_TABLE,  # read by the statistics and the figures
     "results/stats/comparisons.csv",  # read by the figures and the report context
     "results/derivations/claims.csv",  # read by the report context
+    "results/derivations/symbolic.json",  # read by the report context
     "results/report/context.json",  # read by the paper's rendering
     "results/runtime/summary.json",  # read by provenance and the runtime fragment
 )
@@ -440,7 +441,7 @@ def test_a_read_only_results_folder_fails_naming_it(run_copy, mounted):
     # Snakemake refuses before the job, naming the file; or the job's write fails
     refused = "Write-protected output files" in result.stderr
     assert refused or "Read-only file system" in result.stderr, result.stderr[-2000:]
-    assert "results/stats/comparisons.csv" in result.stderr
+    assert "results/stats/" in result.stderr
     assert_all_complete(run_copy)
     subprocess.run(["umount", stats], check=True)
     result = run_workflow(run_copy, SMOKE, timeout=900)
@@ -504,3 +505,19 @@ def test_a_run_killed_at_several_points_resumes_to_the_same_results(smoke, tmp_p
         rel = table.relative_to(work)
         assert (run / rel).read_bytes() == table.read_bytes(), rel
     assert not list(run.rglob("*.part"))  # the killed jobs' temporaries are gone
+
+
+def test_make_grid_refuses_a_grid_beyond_the_limits_with_the_sizes(tmp_path, capsys):
+    from lossscale.train import plan
+
+    config = tmp_path / "typo.yaml"
+    config.write_text("train: {seeds: 900000}\n")
+    start = time.perf_counter()
+    assert plan.main([str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "limits.replicas: the blocks ask for" in err and "seeds 900,000" in err
+    assert "set limits.replicas in the config" in err
+    assert time.perf_counter() - start < 10
+    config.write_text("train: {seeds: 900000}\nlimits: {replicas: 10000000000}\n")
+    assert plan.main([str(config)]) == 2  # replicas allowed; replica-steps still bound
+    assert "limits.replica_steps" in capsys.readouterr().err

@@ -32,6 +32,7 @@ def make_config(**extra_blocks: dict) -> dict:
             "teacher_student": {"kind": "teacher_student"},
             "digits_cnn": {"kind": "digits", "model": "cnn"},
         },
+        "phase": {"layers": {"task": None}},  # no deep network among these tasks
         "train": {
             "seeds": SEEDS,
             "blocks": {

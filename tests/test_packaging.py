@@ -68,7 +68,12 @@ def _make(root: Path, tmp_path: Path, path: str, *args: str) -> subprocess.Compl
         shutil.copy(root / name, tmp_path / name)
     env = {k: v for k, v in os.environ.items() if k != "PYTHON"} | {"PATH": path}
     return subprocess.run(
-        [shutil.which("make"), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [shutil.which("make"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -1062,7 +1062,7 @@ def test_runtime_summary_per_rule(inputs: dict, tmp_path: Path) -> None:
     assert (train["jobs"], train["wall_s"], train["max_wall_s"]) == (2, 20.0, 12.5)
     assert (train["cpu_s"], train["max_rss_mb"]) == (18.0, 900.0)
     (tmp_path / "bad.tsv").write_text("s\tcpu\n1\t2\n")
-    with pytest.raises(ValueError, match=r"bad.tsv: not a Snakemake benchmark file"):
+    with pytest.raises(ValueError, match=r"bad.tsv: cannot be read as a Snakemake benchmark file"):
         read_benchmark(tmp_path / "bad.tsv")
 
 

@@ -104,9 +104,11 @@ def read_parquet(
         raise unreadable(path, "a parquet table", _error(err)) from None
 
 
-def read_csv(path: str | Path, required: Iterable[str] = (), **options: Any) -> pd.DataFrame:
+def read_csv(
+    path: str | Path, required: Iterable[str] = (), what: str = "a CSV table", **options: Any
+) -> pd.DataFrame:
     """The CSV file at ``path`` (``options`` for pandas); a damaged file, or one without
-    the ``required`` columns, raises ResultFileError naming it."""
+    the ``required`` columns, raises ResultFileError naming it as not ``what``."""
     import pandas as pd
 
     try:
@@ -114,23 +116,24 @@ def read_csv(path: str | Path, required: Iterable[str] = (), **options: Any) -> 
     except FileNotFoundError:
         raise
     except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError is a ValueError
-        raise unreadable(path, "a CSV table", _error(err)) from None
+        raise unreadable(path, what, _error(err)) from None
     with open(path, "rb") as fh:  # written whole, a table ends with its last line's end
         fh.seek(max(0, Path(path).stat().st_size - 1))
         if fh.read(1) != b"\n":
-            raise unreadable(path, "a CSV table", "its last line has no line end: cut short?")
-    _require(path, "a table of this workflow", frame.columns, required)
+            raise unreadable(path, what, "its last line has no line end: cut short?")
+    _require(path, what, frame.columns, required)
     return frame
 
 
-def read_json(path: str | Path, required: Iterable[str] = ()) -> Any:
-    """The JSON document at ``path``; a damaged one, or one that is not a mapping with the
-    ``required`` keys, raises ResultFileError naming it."""
+def read_json(path: str | Path, required: Iterable[str] | None = None) -> Any:
+    """The JSON document at ``path``; a damaged one raises ResultFileError naming it, as
+    does, when ``required`` is given (even empty), one that is not a mapping with those
+    keys."""
     try:
         data = json.loads(Path(path).read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise unreadable(path, "JSON", _error(err)) from None
-    if required:
+    if required is not None:
         if not isinstance(data, dict):
             raise unreadable(path, "a JSON mapping", f"it is a {type(data).__name__}")
         _require(path, "a file of this workflow", data, required)

@@ -31,9 +31,10 @@ def rule_of(path: str | Path, root: str | Path) -> str:
 
 def read_benchmark(path: str | Path) -> dict[str, float]:
     """The last row of a Snakemake ``benchmark:`` file (wall s, peak RSS MB, CPU s)."""
-    frame = read_csv(path, required=BENCHMARK_COLUMNS, sep="\t")
+    what = "a Snakemake benchmark file"
+    frame = read_csv(path, required=BENCHMARK_COLUMNS, what=what, sep="\t")
     if frame.empty:
-        raise unreadable(path, "a Snakemake benchmark file", "it has no rows")
+        raise unreadable(path, what, "it has no rows")
     row = frame.iloc[-1]
     return {c: float(row[c]) for c in BENCHMARK_COLUMNS}
 

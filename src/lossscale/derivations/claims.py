@@ -271,8 +271,7 @@ def _entries(path: Path) -> list[dict]:
             raise ClaimsFileError(f"{path}: claims[{i}]: id {entry.get('id')!r} is not a name")
         if entry.get("expected") not in OUTCOMES:
             raise ClaimsFileError(
-                f"{path}: claim {entry['id']}: expected {entry.get('expected')!r} not in "
-                f"{OUTCOMES}"
+                f"{path}: claim {entry['id']}: expected {entry.get('expected')!r} not in {OUTCOMES}"
             )
     return data["claims"]
 

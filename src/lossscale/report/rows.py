@@ -87,4 +87,5 @@ def optional_table(
 
 
 def read_json(path: str | Path | None) -> dict[str, Any]:
-    return {} if path is None else io.read_json(path)
+    """The mapping in the JSON file at ``path`` ({} without one)."""
+    return {} if path is None else io.read_json(path, required=())
