@@ -24,9 +24,9 @@ import pytest
 import torch
 from conftest import SMOKE, run_workflow, workflow_command
 from fault_cases import (
-    BASE,
     SCHEMA,
     name_cases,
+    name_keys,
     numeric_cases,
     numeric_keys,
     unknown_key_cases,
@@ -93,21 +93,17 @@ def test_an_unknown_key_is_refused_naming_it(case):
     assert case.named in str(err.value), str(err.value)
 
 
-def test_the_generated_cases_cover_every_numeric_key_of_the_schema():
-    """Every numeric property the schema declares anywhere (also in $defs) is among the
-    generated keys: a key added to the schema gets its hostile values without a test
-    edit."""
-    declared = set()
+def _declared(predicate) -> set[str]:
+    """The names of the properties anywhere in the schema (also in $defs and the
+    optimizers' sections) whose schema, or whose items' schema, satisfies ``predicate``."""
+    found = set()
 
     def walk(node):
         if isinstance(node, dict):
             for name, sub in node.get("properties", {}).items():
-                if isinstance(sub, dict):
-                    items = sub.get("items") if isinstance(sub.get("items"), dict) else {}
-                    kinds = [sub.get("type", []), items.get("type", [])]
-                    flat = {t for k in kinds for t in ([k] if isinstance(k, str) else k)}
-                    if flat & {"number", "integer"}:
-                        declared.add(name)
+                items = sub.get("items") if isinstance(sub.get("items"), dict) else {}
+                if predicate(sub) or predicate(items):
+                    found.add(name)
             for sub in node.values():
                 walk(sub)
         elif isinstance(node, list):
@@ -115,9 +111,32 @@ def test_the_generated_cases_cover_every_numeric_key_of_the_schema():
                 walk(sub)
 
     walk(SCHEMA)
-    generated = {key.rsplit(".", 1)[-1].removesuffix("[]") for key in numeric_keys()}
-    assert declared - generated == set()
-    assert len(numeric_keys()) > 100 and BASE["tasks"]
+    return found
+
+
+def _numeric(schema: dict) -> bool:
+    kind = schema.get("type", [])
+    return bool({*([kind] if isinstance(kind, str) else kind)} & {"number", "integer"})
+
+
+def _named(schema: dict) -> bool:
+    values = [*schema.get("enum", []), schema.get("const")]
+    return "x-names" in schema or any(isinstance(v, str) for v in values)
+
+
+@pytest.mark.parametrize(
+    ("predicate", "generated"),
+    [(_numeric, numeric_keys), (_named, name_keys)],
+    ids=["numeric", "names"],
+)
+def test_the_generated_cases_cover_every_such_key_of_the_schema(predicate, generated):
+    """Every numeric and every name-valued property the schema declares anywhere is among
+    the generated keys: a key added to the schema gets its hostile values without a test
+    edit."""
+    declared = _declared(predicate)
+    keys = {key.rsplit(".", 1)[-1].removesuffix("[]") for key in generated()}
+    assert declared - keys == set()
+    assert len(declared) > 15
 
 
 def test_every_count_in_the_schema_has_a_maximum():

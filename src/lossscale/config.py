@@ -227,8 +227,7 @@ def _coerce_numbers(instance: Any, schema: dict, root: dict) -> Any:
         return [_coerce_numbers(v, items, root) for v in instance]
     types = _types(schema)
     if isinstance(instance, str) and types & {"number", "integer"}:
-        number = _as_number(instance)
-        instance = instance if "number" not in types and isinstance(number, str) else number
+        instance = _as_number(instance)
     whole = isinstance(instance, float) and math.isfinite(instance) and instance.is_integer()
     if whole and "integer" in types and "number" not in types:
         return int(instance)  # 1e4 or 1.0e+4 where a count is meant (range() needs an int)
