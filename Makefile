@@ -47,9 +47,9 @@ tex:  ## install TeX Live + latexmk via apt when missing (as root), else say how
 		echo "      sudo apt-get install $(TEX_PACKAGES)"; \
 	fi
 
-paper: $(STAMP) tex  ## run the whole study and render paper/build/paper.{pdf,tex,md} (FORCE=file: remake it)
+paper: $(STAMP) tex  ## run the study, render paper/build/paper.{pdf,tex,md} (FORCE=file: remake it; REPLACE=1)
 	@start=$$(date +%s); \
-	$(SNAKEMAKE) --configfile $(CONFIG) $(if $(FORCE),--forcerun $(FORCE)); \
+	$(SNAKEMAKE) --configfile $(CONFIG) $(if $(REPLACE),--replace-workflow-config) $(if $(FORCE),--forcerun $(FORCE)); \
 	echo "paper written: $$(ls paper/build/paper.pdf paper/build/paper.tex paper/build/paper.md 2>/dev/null | tr '\n' ' ')(workflow took $$(( $$(date +%s) - start )) s)"
 
 smoke: $(STAMP) tex  ## the whole workflow on the smoke config (seconds), into results/

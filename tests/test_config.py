@@ -52,7 +52,8 @@ def test_default_config_file_is_valid_and_equals_schema_defaults(root, schema):
 
 
 def test_yaml_style_exponents_are_numbers(schema):
-    config = validate_config({"train": {"blocks": {"main": {"alphas": ["1e5", 1]}}}}, schema)
+    block = {"tasks": ["diabetes"], "optimizers": ["adam"], "alphas": ["1e5", 1]}
+    config = validate_config({"train": {"blocks": {"main": block}}}, schema)
     assert config["train"]["blocks"]["main"]["alphas"] == [1e5, 1]
 
 

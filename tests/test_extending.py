@@ -214,7 +214,7 @@ def test_recipe_add_a_task_and_its_model(repo, tmp_path):
         config = validate_config(
             {
                 "tasks": {"sine": {"kind": "sine"}},
-                "train": {"blocks": {"b": {"tasks": ["sine"]}}},
+                "train": {"blocks": {"b": {"tasks": ["sine"], "optimizers": ["adam"]}}},
                 "phase": {"layers": {"task": None}},
             },
             load_schema(),

@@ -33,14 +33,21 @@ from fault_cases import (
 )
 
 from lossscale.config import ConfigError, validate_config
+from lossscale.figures import available_figures, figure_inputs
+from lossscale.study import selections
 from lossscale.study.grid import check_size, expand
 
 
 def _plan(config: dict) -> None:
-    """What the workflow does with a config before any job: validate, bound, expand."""
+    """What the workflow does with a config before any job: validate, bound, expand, and
+    work out the magnitude pairs and each figure's inputs."""
     config = validate_config(config, SCHEMA)
     check_size(config)
     expand(config)
+    selections.magnitude_pairs(config["tasks"])
+    tables = dict.fromkeys(("comparisons", "knee", "phase", "phase_boundaries"), "x.csv")
+    for name in available_figures(config):
+        figure_inputs(name, config, tables)
 
 
 def _by_key(cases):
@@ -540,3 +547,37 @@ def test_make_grid_refuses_a_grid_beyond_the_limits_with_the_sizes(tmp_path, cap
     config.write_text("train: {seeds: 900000}\nlimits: {replicas: 10000000000}\n")
     assert plan.main([str(config)]) == 2  # replicas allowed; replica-steps still bound
     assert "limits.replica_steps" in capsys.readouterr().err
+
+
+def test_a_training_table_of_another_cell_is_refused_naming_it(smoke, tmp_path):
+    """A well-formed table copied to another cell's path (a foreign file no column check
+    can catch) is refused: the cell its rows hold is not the one its path names."""
+    from lossscale.io import ResultFileError
+    from lossscale.stats.load import read_final
+
+    work, _ = smoke
+    other = tmp_path / "results/train/diabetes/sgd/float32/full-20.parquet"
+    other.parent.mkdir(parents=True)
+    shutil.copy(work / TRAIN_TABLE, other)  # adam's table where sgd's belongs
+    with pytest.raises(ResultFileError, match=f"{other}: cannot be read as the training table"):
+        read_final([other])
+    assert len(read_final([work / TRAIN_TABLE])) > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the config file is empty"),
+        ("train: {seeds: 3\n  steps: [\n", "not a YAML config file"),
+        ("tasks: {diabetes: {target_scale: 1.0e-5}}\n", "tasks.diabetes.kind: missing"),
+        ("train: {blocks: {main: {optimizers: [adam]}}}\n", "train.blocks.main.tasks: missing"),
+    ],
+    ids=["empty", "not-yaml", "task-without-kind", "block-without-tasks"],
+)
+def test_make_grid_refuses_a_broken_config_file_naming_it(tmp_path, capsys, text, message):
+    from lossscale.train import plan
+
+    config = tmp_path / "broken.yaml"
+    config.write_text(text)
+    assert plan.main([str(config), "--replace"]) == 2  # on its own, not merged
+    assert message in capsys.readouterr().err

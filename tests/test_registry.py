@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Keywords of the lone classes that are no setting of the study.
 NOT_SETTINGS = {"maximize"}
 #: A config whose only task is ``t``: one block of it, no per-layer probe.
-ONLY_TASK_T = {"train": {"blocks": {"b": {"tasks": ["t"]}}}, "phase": {"layers": {"task": None}}}
+ONLY_TASK_T = {
+    "train": {"blocks": {"b": {"tasks": ["t"], "optimizers": ["adam"]}}},
+    "phase": {"layers": {"task": None}},
+}
 
 
 def _same(a, b) -> bool:

@@ -52,7 +52,10 @@ def _registry_part(name: str, kinds: list[str]) -> dict:
         return {
             "properties": {"kind": {"enum": kinds}},
             "allOf": [
-                {"if": {"properties": {"kind": {"const": k}}}, "then": {"$ref": f"#/$defs/{k}"}}
+                {
+                    "if": {"properties": {"kind": {"const": k}}, "required": ["kind"]},
+                    "then": {"$ref": f"#/$defs/{k}"},
+                }
                 for k in kinds
             ],
         }
@@ -157,6 +160,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         unknown = sorted(k for k in error.instance if k not in known)
         key = _key_path([*path, unknown[0]]) if unknown else _key_path(path)
         return f"{key}: unknown key; {_allowed(error)}"
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        keys = ", ".join(_key_path([*path, k]) for k in missing)
+        return f"{keys}: missing; required here"
     if "propertyNames" in error.relative_schema_path:  # a key of a mapping is a name
         name = json.dumps(error.instance)
         key = _key_path([*path, error.instance])
@@ -238,8 +245,9 @@ def _fill_defaults(instance: dict, schema: dict, root: dict) -> None:
     """Insert schema defaults for missing keys, recursively (objects only), also inside
     the entries of a mapping whose values share one schema (tasks, blocks)."""
     schema = _resolve(schema, instance, root)
+    required = set(schema.get("required", []))
     for key, sub in schema.get("properties", {}).items():
-        if key not in instance and "default" in sub:
+        if key not in instance and "default" in sub and key not in required:
             instance[key] = copy.deepcopy(sub["default"])
     for key, value in instance.items():
         if isinstance(value, dict):
@@ -258,7 +266,8 @@ def validate_config(config: dict | None, schema: dict) -> dict:
     instance = _coerce_numbers(instance, schema, schema)
     validator = _VALIDATOR(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
-    problems = [_describe(e) for e in errors] or _unknown_names(instance, schema)
+    # (one error per missing required key, each describing all of them: said once)
+    problems = list(dict.fromkeys(_describe(e) for e in errors)) or _unknown_names(instance, schema)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")

@@ -68,8 +68,8 @@ def unreadable(path: str | Path, what: str, why: str) -> ResultFileError:
     """The error for a file at ``path`` that is not a usable ``what``, with the way out."""
     return ResultFileError(
         f"{path}: cannot be read as {what} ({why}). If it is a result of this workflow, "
-        f"make it again: make paper FORCE={path} (snakemake --forcerun {path}); "
-        "otherwise restore it"
+        f"make it again: rerun with --forcerun {path} (make paper FORCE={path}, with the "
+        "same CONFIG=); otherwise restore it"
     )
 
 

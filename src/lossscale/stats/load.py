@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossscale.io import read_parquet
+from lossscale.io import read_parquet, unreadable
 from lossscale.study.cells import AXES, REGIME
-from lossscale.tables import CELL, TRAIN_ID_COLUMNS
+from lossscale.tables import CELL, JOB, TRAIN_ID_COLUMNS
 
 #: What the statistics and the figures read from a training table: the replica's
 #: identity, its step and the final metrics (the gradient statistics stay on disk).
@@ -20,9 +21,37 @@ FINAL_COLUMNS = (*CELL, "alpha", "seed", "step", "train_metric", "test_metric", 
 REPLICA_KEY = (*CELL, "alpha", "seed")
 
 
+#: A training table's path: ``.../<task>/<optimizer>/<precision>/<full|batchB>-<steps>.parquet``.
+_CELL_PATH = re.compile(r"([^/]+)/([^/]+)/([^/]+)/(full|batch(\d+))-(\d+)\.parquet$")
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One training table (only ``columns`` where given); ResultFileError when it is not
+    one, or holds another cell than its path names (a table copied to the wrong place)."""
+    frame = read_parquet(path, columns=columns, required=TRAIN_ID_COLUMNS)
+    match = _CELL_PATH.search(Path(path).as_posix())
+    if match is None or frame.empty:
+        return frame
+    task, optimizer, precision, _, batch, steps = match.groups()
+    named = (task, optimizer, precision, int(batch or 0), int(steps))
+    for column, value in zip(JOB, named, strict=True):
+        found = (
+            set(pd.read_parquet(path, columns=[column])[column])
+            if column not in frame
+            else set(frame[column])
+        )
+        if found != {value}:
+            raise unreadable(
+                path,
+                "the training table of its cell",
+                f"its {column} is {sorted(found)}, the path says {value!r}",
+            )
+    return frame
+
+
 def read_histories(paths: Iterable[str | Path], columns: list[str] | None = None) -> pd.DataFrame:
     """Concatenate the per-job training tables, in the order given."""
-    frames = [read_parquet(p, columns=columns, required=TRAIN_ID_COLUMNS) for p in paths]
+    frames = [read_table(p, columns=columns) for p in paths]
     if not frames:
         raise ValueError("no training results to read")
     return pd.concat(frames, ignore_index=True)
@@ -79,7 +108,7 @@ def iter_histories(
     a stage reading whole histories holds one job's rows at once."""
     columns = None if columns is None else list(dict.fromkeys([*REPLICA_KEY, "step", *columns]))
     for path in paths:
-        yield read_parquet(path, columns=columns, required=TRAIN_ID_COLUMNS)
+        yield read_table(path, columns=columns)
 
 
 def block_rows(frame: pd.DataFrame, block: Mapping[str, Any], **fixed: Any) -> pd.DataFrame:

@@ -59,7 +59,8 @@ def load_checkpoint(path: str | Path | None, key: str) -> dict[str, Any] | None:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds for a damaged or foreign file
-        return ignore(path, f"it cannot be read as a checkpoint ({type(err).__name__}: {err})")
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return ignore(path, f"it cannot be read as a checkpoint ({type(err).__name__}: {first})")
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
         return ignore(path, f"its format is {found!r}, not {FORMAT} (another version)")

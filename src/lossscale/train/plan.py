@@ -145,7 +145,12 @@ def merged(base: Mapping, overlay: Mapping) -> dict:
 def load_study(path: Path, replace: bool) -> dict:
     """The validated config that ``make paper CONFIG=path`` runs: ``path`` merged into
     the repository's ``config.yaml`` (unless ``replace``, as ``--replace-workflow-config``)."""
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not a YAML config file ({err})") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the config file is empty (as Snakemake, refused)")
     default = ROOT / "config.yaml"
     if not replace and path.resolve() != default:
         raw = merged(yaml.safe_load(default.read_text()), raw)
