@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pandas as pd
 
 from lossscale.io import read_parquet, unreadable
 from lossscale.study.cells import AXES, REGIME
+from lossscale.study.grid import Job
 from lossscale.tables import CELL, JOB, TRAIN_ID_COLUMNS
 
 #: What the statistics and the figures read from a training table: the replica's
@@ -21,31 +21,17 @@ FINAL_COLUMNS = (*CELL, "alpha", "seed", "step", "train_metric", "test_metric", 
 REPLICA_KEY = (*CELL, "alpha", "seed")
 
 
-#: A training table's path: ``.../<task>/<optimizer>/<precision>/<full|batchB>-<steps>.parquet``.
-_CELL_PATH = re.compile(r"([^/]+)/([^/]+)/([^/]+)/(full|batch(\d+))-(\d+)\.parquet$")
-
-
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """One training table (only ``columns`` where given); ResultFileError when it is not
-    one, or holds another cell than its path names (a table copied to the wrong place)."""
+    one, or, under a ``train`` folder, holds another cell than its path names (a table
+    copied to the wrong place: ``Job.path`` of its rows is not its path)."""
     frame = read_parquet(path, columns=columns, required=TRAIN_ID_COLUMNS)
-    match = _CELL_PATH.search(Path(path).as_posix())
-    if match is None or frame.empty:
+    if "train" not in Path(path).parts or frame.empty:
         return frame
-    task, optimizer, precision, _, batch, steps = match.groups()
-    named = (task, optimizer, precision, int(batch or 0), int(steps))
-    for column, value in zip(JOB, named, strict=True):
-        found = (
-            set(pd.read_parquet(path, columns=[column])[column])
-            if column not in frame
-            else set(frame[column])
-        )
-        if found != {value}:
-            raise unreadable(
-                path,
-                "the training table of its cell",
-                f"its {column} is {sorted(found)}, the path says {value!r}",
-            )
+    ids = frame if set(JOB) <= set(frame.columns) else pd.read_parquet(path, columns=list(JOB))
+    stems = sorted({Job(*cell).stem for cell in ids[list(JOB)].itertuples(index=False)})
+    if stems != [stems[0]] or not Path(path).as_posix().endswith(f"train/{stems[0]}.parquet"):
+        raise unreadable(path, "the training table of its cell", f"it holds cell(s) {stems}")
     return frame
 
 
