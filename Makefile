@@ -42,15 +42,15 @@ tex:  ## install TeX Live + latexmk via apt when missing (as root), else say how
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null; \
 	else \
-		echo "note: latexmk/TeX Live not found and not root: paper.tex and paper.md will be"; \
-		echo "      written, paper.pdf will not. Install with:"; \
+		echo "note: latexmk/TeX Live not found and not root: the .tex and .md files will be"; \
+		echo "      written, the PDFs will not. Install with:"; \
 		echo "      sudo apt-get install $(TEX_PACKAGES)"; \
 	fi
 
-paper: $(STAMP) tex  ## run the study, render paper/build/paper.{pdf,tex,md} (FORCE=file: remake it; REPLACE=1)
+paper: $(STAMP) tex  ## run the study, render paper/build/{paper,supplement}.{pdf,tex,md} (FORCE=file: remake it; REPLACE=1)
 	@start=$$(date +%s); \
 	$(SNAKEMAKE) --configfile $(CONFIG) $(if $(REPLACE),--replace-workflow-config) $(if $(FORCE),--forcerun $(FORCE)); \
-	echo "paper written: $$(ls paper/build/paper.pdf paper/build/paper.tex paper/build/paper.md 2>/dev/null | tr '\n' ' ')(workflow took $$(( $$(date +%s) - start )) s)"
+	echo "paper written: $$(ls paper/build/paper.pdf paper/build/paper.tex paper/build/paper.md paper/build/supplement.pdf paper/build/supplement.tex paper/build/supplement.md 2>/dev/null | tr '\n' ' ')(workflow took $$(( $$(date +%s) - start )) s)"
 
 smoke: $(STAMP) tex  ## the whole workflow on the smoke config (seconds), into results/
 	$(SNAKEMAKE) --configfile $(SMOKE) --replace-workflow-config

@@ -28,6 +28,9 @@ ARCHIVED = {
     "paper/build/paper.tex": b"\\documentclass{article}\n",
     "paper/build/paper.md": b"# paper\n",
     "paper/build/paper.pdf": b"%PDF-1.5\n",
+    "paper/build/supplement.tex": b"\\documentclass{article}\n",
+    "paper/build/supplement.md": b"# supplement\n",
+    "paper/build/supplement.pdf": b"%PDF-1.5 runtime\n",
     "paper/build/refs.bib": b"@misc{x}\n",
     "paper/build/runtime.tex": b"took 1 s\n",
     "paper/build/runtime.md": b"took 1 s\n",
@@ -43,7 +46,7 @@ RUNTIME = {
     "results/provenance.json",
     "results/runtime/summary.json",
     "results/runtime/train_cell/diabetes/adam/float32.tsv",
-    "paper/build/paper.pdf",
+    "paper/build/supplement.pdf",
     "paper/build/runtime.tex",
     "paper/build/runtime.md",
 }
@@ -134,7 +137,7 @@ def test_runtime_dependent_files_are_the_documented_ones():
 def test_manifest_only_verify_accepts_an_intact_archive(root, run_dir, tmp_path, capsys):
     path = _create(root, run_dir, tmp_path / "out")
     assert archive.main(["verify", str(path), "--manifest-only"]) == 0
-    assert "manifest OK (15 files)" in capsys.readouterr().out
+    assert "manifest OK (18 files)" in capsys.readouterr().out
 
 
 def _repack(path, change):

@@ -14,12 +14,13 @@ from lossscale.figures import FIGURES, available_figures, figure_inputs
 from lossscale.figures.alpha_sweep import knee_frame, plot_alpha_sweep, sweep_frame
 from lossscale.figures.asker_curves import curves_frame, plot_asker_curves
 from lossscale.figures.common import alpha_text, seed_means
+from lossscale.figures.mechanism import arm_frame, compensated_frame, plot_mechanism
 from lossscale.figures.precision import plot_precision, precision_frame
 from lossscale.figures.regularization import plot_regularization, regularization_frame
 from lossscale.figures.theme import save_figure, set_theme
 from lossscale.figures.verdict_heatmap import plot_verdict_heatmap, verdict_colour, verdict_frame
 from lossscale.report import slices
-from lossscale.tables import KNEE_COLUMNS
+from lossscale.tables import KNEE_COLUMNS, PHASE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = 3
@@ -58,6 +59,13 @@ MODELS = {"tasks": ["digits_cnn"], "optimizers": ["adam"], "alphas": [1e-6, 1],
           "batch_size": 16}  # fmt: skip
 PHASE = {"phase": True, "tasks": ["diabetes"], "optimizers": ["nadam"], "alphas": [1, 1e5],
          "compensations": ["none", "lr_instead"]}  # fmt: skip
+#: The mechanism figure's blocks: a phase block of two eps-type optimizers and SGD, and a
+#: block that compensates eps (RMSprop is no phase optimizer: it is not drawn).
+PHASE_EPS = {"phase": True, "tasks": ["diabetes"], "optimizers": ["nadam", "adam", "sgd"],
+             "alphas": [1, 1e3, 1e6], "compensations": ["none", "lr_instead"]}  # fmt: skip
+COMPENSATION = {"tasks": ["diabetes"], "optimizers": ["rmsprop", "adam", "nadam"],
+                "alphas": [1e-2, 1, 1e2], "compensations": ["none", "eps"],
+                "precisions": ["float32", "float16"]}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +181,14 @@ TABLES = {"comparisons": "c.csv", "knee": "k.csv", "phase": "p.csv", "phase_boun
 
 def test_available_figures_follow_the_blocks(config: dict) -> None:
     assert available_figures(config) == [
-        f for f in FIGURES if f not in ("phase_diagram", "models_sweep")
+        f for f in FIGURES if f not in ("mechanism", "phase_diagram", "models_sweep")
     ]
     with_phase = make_config(asker=ASKER, phase=PHASE, regularization=REGULARIZATION,
                              precision=PRECISION, models=MODELS)  # fmt: skip
-    assert available_figures(with_phase) == list(FIGURES)
+    assert available_figures(with_phase) == [f for f in FIGURES if f != "mechanism"]
+    every = make_config(asker=ASKER, phase=PHASE, regularization=REGULARIZATION,
+                        precision=PRECISION, models=MODELS, compensation=COMPENSATION)  # fmt: skip
+    assert available_figures(every) == list(FIGURES) and FIGURES[0] == "mechanism"
     assert slices.models_block(with_phase) == "models" and slices.models_block(config) is None
     assert figure_inputs("phase_diagram", with_phase, TABLES) == {
         "phase": ["p.csv"],
@@ -367,3 +378,180 @@ def test_figures_draw_with_matplotlib_fonts_only():
             font_manager.FontProperties(family="DejaVu Sans", style=style)
         )
         assert Path(found).parent == bundled, found
+
+
+# --- the mechanism figure ------------------------------------------------------------
+
+#: Base learning rate and eps of the crafted phase table (SGD has no eps).
+MECH_LR = {"nadam": 2e-3, "adam": 1e-3, "sgd": 1e3}
+MECH_EPS = {"nadam": 1e-7, "adam": 1e-8, "sgd": np.nan}
+#: Per task: target scale, output scaled, unscaled gradient RMS, parameters' RMS.
+MECH_TASKS = {
+    "diabetes": (1e-5, True, 1e-12, 0.5),
+    "diabetes_e2": (1e-2, True, 1e-9, 0.25),
+    "targets_e5": (1e-5, False, 1e-6, 0.5),  # output unscaled: not drawn
+}
+MECH_FACTORS = (1.0, 1e3, 1e6)
+#: The first update over the base learning rate, per arm and factor (x 2 on diabetes_e2).
+MECH_Y = {"loss": (1e-5, 1e-2, 0.9), "lr": (1e-5, 1e-2, 10.0), "eps": (3.0, 3.0, 3.0)}
+
+
+def mechanism_phase() -> pd.DataFrame:
+    """A phase table whose first updates are MECH_Y (stored, as phase.py stores them,
+    relative to the parameters' RMS); Adam's loss arm at 1e6 on diabetes_e2 is NaN."""
+    rows = []
+    for optimizer, (task, (scale, scaled, grad, param)) in itertools.product(
+        MECH_LR, MECH_TASKS.items()
+    ):
+        for arm, ys in MECH_Y.items():
+            for factor, y in zip(MECH_FACTORS, ys, strict=True):
+                y *= 2.0 if task == "diabetes_e2" else 1.0
+                lost = (optimizer, task, arm, factor) == ("adam", "diabetes_e2", "loss", 1e6)
+                rows.append({
+                    "optimizer": optimizer, "task": task, "target_scale": scale,
+                    "output_scaled": scaled, "precision": "float32", "arm": arm,
+                    "factor": factor, "lr": MECH_LR[optimizer], "eps": MECH_EPS[optimizer],
+                    "grad_rms_init": grad, "param_rms_init": param,
+                    "update_rms_first": np.nan if lost else y * MECH_LR[optimizer] / param,
+                })  # fmt: skip
+    return pd.DataFrame(rows).reindex(columns=list(PHASE_COLUMNS))
+
+
+def mechanism_history(config: dict) -> pd.DataFrame:
+    """The compensation block's runs at steps 0 and 10: gradient RMS alpha x 1e-12 x
+    (1 + seed) at step 0, first update 1e-6 x (1 + seed) with eps compensated; float16
+    and later steps have other values, and a seed no eps run has (another block's) an
+    unscaled gradient of 1."""
+    block = config["train"]["blocks"]["compensation"]
+    rows = []
+    for opt, prec, comp, alpha, seed, step in itertools.product(
+        block["optimizers"], block["precisions"], block["compensations"], block["alphas"],
+        range(SEEDS), (0, 10),
+    ):  # fmt: skip
+        first = step == 0 and prec == "float32"
+        rows.append({
+            "task": "diabetes", "optimizer": opt, "precision": prec, "regularization": "none",
+            "compensation": comp, "weight_decay": 0.0, "batch_size": block["batch_size"],
+            "steps": block["steps"], "alpha": float(alpha), "seed": seed, "step": step,
+            "grad_rms": alpha * 1e-12 * (1 + seed) if first else 1.0,
+            "update_rms": 1e-6 * (1 + seed) if first else 1.0, "diverged": False,
+        })  # fmt: skip
+        if (comp, alpha, seed, step) == ("none", 1, 0, 0):
+            rows.append(rows[-1] | {"seed": 7, "grad_rms": 1.0, "precision": "float32"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def mech_config() -> dict:
+    return make_config(phase=PHASE_EPS, compensation=COMPENSATION)
+
+
+def _lines(ax) -> dict:
+    return {ln.get_gid(): ln for ln in ax.get_lines() if ln.get_gid()}
+
+
+def test_eps_compensation_block_needs_a_phase_optimizer_with_eps(mech_config: dict) -> None:
+    assert slices.eps_compensation_block(mech_config) == "compensation"
+    assert slices.eps_compensation_block(make_config(compensation=COMPENSATION)) is None
+    only_sgd = {**PHASE_EPS, "optimizers": ["sgd"]}
+    assert (
+        slices.eps_compensation_block(make_config(phase=only_sgd, compensation=COMPENSATION))
+        is None
+    )
+    other = {**COMPENSATION, "optimizers": ["rmsprop"]}
+    assert slices.eps_compensation_block(make_config(phase=PHASE_EPS, compensation=other)) is None
+    assert figure_inputs("mechanism", mech_config, TABLES) == {
+        "phase": ["p.csv"],
+        "train": [  # the focus task and precision, only the phase block's eps optimizers
+            "results/train/diabetes/adam/float32/full-500.parquet",
+            "results/train/diabetes/nadam/float32/full-500.parquet",
+        ],
+    }
+
+
+def test_mechanism_is_the_first_figure_of_the_default_study() -> None:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    default = validate_config(raw, load_schema(ROOT / "workflow/schemas/config.schema.yaml"))
+    assert available_figures(default)[0] == "mechanism"
+    assert slices.eps_compensation_block(default) == "compensation"
+    assert figure_inputs("mechanism", default, TABLES)["train"] == [
+        "results/train/diabetes/adam/float32/full-500.parquet",
+        "results/train/diabetes/nadam/float32/full-500.parquet",
+    ]
+
+
+def test_mechanism_frames(mech_config: dict) -> None:
+    arms = arm_frame(mechanism_phase())
+    assert set(arms["optimizer"]) == {"nadam", "adam"} and set(arms["arm"]) == {"loss", "lr"}
+    assert set(arms["target_scale"]) == {1e-5, 1e-2}  # targets_e5 is output-unscaled
+    assert len(arms) == 2 * 2 * 2 * 3 - 1  # Adam's NaN update is dropped
+    lr = arms.set_index(["optimizer", "arm", "target_scale", "factor"]).loc[
+        ("adam", "lr", 1e-2, 1e6)
+    ]
+    # x: the factor times the unscaled gradient over eps (1e6 x 1e-9 / 1e-8)
+    assert (lr["x"], lr["y"]) == pytest.approx((1e5, 20.0))
+    comp = compensated_frame(mechanism_history(mech_config), mechanism_phase(), mech_config)
+    assert list(dict.fromkeys(comp["optimizer"])) == ["nadam", "adam"]  # not RMSprop
+    nadam = comp[comp["optimizer"] == "nadam"]
+    # mean unscaled gradient 2e-12 (seeds 0-2, not seed 7); first update 2e-6 / lr
+    assert nadam["x"].to_numpy() == pytest.approx([2e-7, 2e-5, 2e-3])
+    assert nadam["y"].to_numpy() == pytest.approx([1e-3] * 3)
+    assert set(nadam["n_seeds"]) == {SEEDS} and set(comp["target_scale"]) == {1e-5}
+
+
+def test_mechanism_draws_the_three_series(mech_config: dict) -> None:
+    set_theme()
+    fig = plot_mechanism(mechanism_history(mech_config), mechanism_phase(), mech_config)
+    axes = panels(fig)
+    assert [ax.get_title() for ax in axes] == ["NAdam", "Adam"]  # the phase block's order
+    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in axes)
+    nadam, adam = (_lines(ax) for ax in axes)
+    assert set(nadam) == {"loss:1e-05", "loss:0.01", "lr:1e-05", "lr:0.01", "compensated"}
+    # NAdam, loss x a on diabetes: x = a x 1e-12 / 1e-7, y the crafted shares
+    assert nadam["loss:1e-05"].get_xdata() == pytest.approx([1e-5, 1e-2, 10.0])
+    assert nadam["loss:1e-05"].get_ydata() == pytest.approx([1e-5, 1e-2, 0.9])
+    # Adam, learning rate x a on diabetes_e2: x = a x 1e-9 / 1e-8, y twice the shares
+    assert adam["lr:0.01"].get_xdata() == pytest.approx([0.1, 100.0, 1e5])
+    assert adam["lr:0.01"].get_ydata() == pytest.approx([2e-5, 2e-2, 20.0])
+    assert len(adam["loss:0.01"].get_xdata()) == 2  # the NaN update left out
+    # eps-compensated: x = alpha x 2e-12 / 1e-8, y = 2e-6 / 1e-3, flat
+    assert adam["compensated"].get_xdata() == pytest.approx([2e-6, 2e-4, 2e-2])
+    assert adam["compensated"].get_ydata() == pytest.approx([2e-3] * 3)
+    # the marker of the compensated runs is their task's target scale's
+    assert adam["compensated"].get_marker() == adam["loss:1e-05"].get_marker()
+    assert adam["loss:1e-05"].get_marker() != adam["loss:0.01"].get_marker()
+    for ax in axes:
+        assert any(list(ln.get_ydata()) == [1, 1] for ln in ax.get_lines())  # the step eta
+        texts = [t.get_text() for t in ax.texts]
+        assert r"$\epsilon$ regime" in texts and r"normalized step $\eta$" in texts
+        low, high = ax.get_xlim()
+        assert low < 2e-7 and high > 1e5
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:3] == [
+        r"learning rate $\times\,a$",
+        r"loss $\times\,a$",
+        r"loss $\times\,a$, $\epsilon \times a$ ($\epsilon$-compensated)",
+    ]
+    assert labels[3:] == ["target scale $10^{-5}$", "target scale $10^{-2}$"]
+
+
+def test_mechanism_refuses_to_draw_without_data(mech_config: dict) -> None:
+    history_ = mechanism_history(mech_config)
+    with pytest.raises(ValueError, match="mechanism"):
+        plot_mechanism(history_, mechanism_phase().iloc[:0], mech_config)
+    sgd = mechanism_phase()
+    with pytest.raises(ValueError, match="mechanism"):
+        plot_mechanism(history_, sgd[sgd["optimizer"] == "sgd"], mech_config)
+    with pytest.raises(ValueError, match="compensation eps"):
+        plot_mechanism(history_, mechanism_phase(), make_config(phase=PHASE_EPS))
+
+
+def test_saved_mechanism_figure_is_byte_identical(mech_config: dict, tmp_path: Path) -> None:
+    set_theme()
+    for name in ("a", "b"):
+        fig = plot_mechanism(mechanism_history(mech_config), mechanism_phase(), mech_config)
+        save_figure(fig, tmp_path / f"{name}.pdf", tmp_path / f"{name}.png")
+    for ext in ("pdf", "png"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()

@@ -32,6 +32,7 @@ from markdown_tables import (
 from lossscale.config import load_schema, validate_config
 from lossscale.io import write_json
 from lossscale.report import findings, slices
+from lossscale.report import render as rendering
 from lossscale.report.bib import read_bib
 from lossscale.report.context import write_context
 from lossscale.report.evidence import magnitude_summary, roundoff_summary
@@ -46,16 +47,20 @@ from lossscale.report.filters import (
     tex_num,
 )
 from lossscale.report.findings import setting_outcome
-from lossscale.report.latex import LatexError, build_pdf
+from lossscale.report.latex import REFERENCES_LABEL, LatexError, build_pdf, label_page
 from lossscale.report.phase import _band_outcome, _bands
+from lossscale.report.prose import main_text, repeated_sentences
 from lossscale.report.render import (
     BIB_NAME,
+    DOCUMENTS,
     FIGURES,
     MD,
+    SHA_DIGITS,
     TEX,
+    Source,
+    file_sha256,
     make_environment,
     references,
-    render,
     render_paper,
     render_runtime,
 )
@@ -101,15 +106,50 @@ BLOCKS = {
 }
 
 
+#: Result files named in captions when a test renders from a context alone (their hashes
+#: stand in; ``test_captions_name_each_file_with_its_hash`` checks real ones).
+ITEMS = (*rendering.TABLES["paper"], *rendering.TABLES["supplement"], *FIGURES)
+STAND_IN = {
+    i: [Source(f"results/{i}.csv", "0" * SHA_DIGITS, "r", "workflow/rules/r.smk", 1)] for i in ITEMS
+}
+
+
+def render(fmt_name: str, context: dict, template_dir: str | Path, **kw) -> str:
+    """The paper and its supplement rendered from ``context``, one after the other."""
+    return "\n".join(
+        rendering.render(fmt_name, context, template_dir, name=d, sources=STAND_IN, **kw)
+        for d in DOCUMENTS
+    )
+
+
+def sources_of(inputs: dict) -> dict[str, list[dict]]:
+    """The workflow's description of each item's result file, on the test's files
+    (relative to their folder, which holds a copy of the context as well)."""
+    base = inputs["comparisons"].parent
+    files = {"rule": "context.json", "tasks": "context.json", "blocks": "context.json"}
+    table = {"results": "comparisons", "verdicts": "comparisons", "knee": "knee",
+             "roundoff": "roundoff", "phase": "phase_boundaries", "layers": "layers",
+             "theory": "claims", "claims": "claims"}  # fmt: skip
+    out = {}
+    for item in ITEMS:
+        path = inputs["figures"][0] if item in FIGURES else inputs.get(table.get(item, ""))
+        path = Path(path).relative_to(base) if path is not None else files[item]
+        out[item] = [{"path": str(path), "rule": "r", "rule_file": "workflow/rules/r.smk",
+                      "rule_line": 3}]  # fmt: skip
+    return out
+
+
 def cited_keys(fmt_name: str, context: dict, template_dir: str | Path) -> list[str]:
     """The ``refs.bib`` keys the rendered paper cites, in citation order."""
     template_dir = Path(template_dir)
     bib = read_bib(template_dir / BIB_NAME)
     cited: dict[str, None] = {}
     fmt = {"tex": TEX, "md": MD}[fmt_name]
-    env = make_environment(fmt, template_dir, bib, cited)
-    env.globals["ref"] = references(fmt, context)
-    env.get_template(f"paper.{fmt_name}.j2").render(**context)
+    for document in DOCUMENTS:
+        env = make_environment(fmt, template_dir, bib, cited)
+        env.globals["ref"] = references(fmt, context, document)
+        env.globals["source"] = lambda item: ""
+        env.get_template(f"{document}.{fmt_name}.j2").render(**context)
     return list(cited)
 
 
@@ -325,7 +365,15 @@ def paper(context: dict, inputs: dict, tmp_path_factory: pytest.TempPathFactory)
     """A rendered paper directory: paper.tex, paper.md, refs.bib, figures/."""
     root = tmp_path_factory.mktemp("paper")
     (root / "context.json").write_text(json.dumps(context))
-    render_paper(root / "context.json", TEMPLATES, root / "build", inputs["figures"])
+    (inputs["comparisons"].parent / "context.json").write_text(json.dumps(context))
+    render_paper(
+        root / "context.json",
+        TEMPLATES,
+        root / "build",
+        inputs["figures"],
+        sources_of(inputs),
+        root=inputs["comparisons"].parent,
+    )
     write_json(summarize(inputs["benchmarks"], inputs["runtime"], cores=2), root / "runtime.json")
     render_runtime(root / "runtime.json", TEMPLATES, root / "build")
     return root / "build"
@@ -612,35 +660,89 @@ def test_context_rejects_missing_columns(inputs: dict, config: dict, tmp_path: P
 
 
 def test_render_writes_everything(paper: Path) -> None:
-    for name in ("paper.tex", "paper.md", "refs.bib", *(f"figures/{f}.pdf" for f in FIGURES)):
+    """Paper and supplement in both formats; each figure in the document that shows it,
+    numbered in order (S1, S2, ... in the supplement); run-time fragment in the supplement."""
+    names = ("paper.tex", "paper.md", "supplement.tex", "supplement.md", "refs.bib")
+    for name in (*names, *(f"figures/{f}.pdf" for f in FIGURES)):
         assert (paper / name).is_file(), name
-    tex = (paper / "paper.tex").read_text()
-    md = (paper / "paper.md").read_text()
-    assert tex.startswith(r"\pdfinfoomitdate=1 \pdftrailerid{} \pdfsuppressptexinfo=-1")
-    for number, name in enumerate(FIGURES, 1):
-        assert f"keepaspectratio]{{figures/{name}.pdf}}" in tex
-        assert f"\\label{{fig:{name}}}" in tex
-        assert f"[{name}]: figures/{name}.png" in md
-        assert f"**Figure {number}.**" in md
-    assert r"\input{runtime}" in tex and "[runtime.md](runtime.md)" in md
+    for document in rendering.DOCUMENTS:
+        tex = (paper / f"{document}.tex").read_text()
+        md = (paper / f"{document}.md").read_text()
+        assert tex.startswith(r"\pdfinfoomitdate=1 \pdftrailerid{} \pdfsuppressptexinfo=-1")
+        prefix = "S" if document == "supplement" else ""
+        for number, name in enumerate(rendering.FIGURES_IN[document], 1):
+            assert f"keepaspectratio]{{figures/{name}.pdf}}" in tex
+            assert f"\\label{{fig:{name}}}" in tex
+            assert f"[{name}]: figures/{name}.png" in md
+            assert f"**Figure {prefix}{number}.**" in md
+    assert set(rendering.FIGURES_IN["paper"]) | set(rendering.FIGURES_IN["supplement"]) == set(
+        FIGURES
+    )
+    supplement = (paper / "supplement.tex").read_text()
+    assert r"\input{runtime}" in supplement
+    assert r"\input{runtime}" not in (paper / "paper.tex").read_text()
+    assert "[runtime.md](runtime.md)" in (paper / "supplement.md").read_text()
     # numbers through siunitx, math in $...$ in both formats
-    assert r"\num{1e-5}" in tex and "$\\alpha$ = 1e5" in md
+    assert (
+        r"\num{1e-5}" in supplement and "$\\alpha$ = 1e5" in (paper / "supplement.md").read_text()
+    )
+
+
+def test_captions_name_each_file_with_its_hash(paper: Path, inputs: dict) -> None:
+    """Every caption of both documents ends with its source: the file, the first digits
+    of its sha256 (recomputed here from the file) and the rule, linked in Markdown."""
+    base = inputs["comparisons"].parent
+    note = re.compile(
+        r"\[`([^`]+)`\]\(\.\./\.\./([^)]+)\) \(sha256 `([0-9a-f]+)`, rule \[`r`\]"
+        r"\(\.\./\.\./workflow/rules/r\.smk#L3\)\)"
+    )
+    for document in rendering.DOCUMENTS:
+        md = (paper / f"{document}.md").read_text()
+        captions = re.findall(r"^\*\*(?:Table|Figure) S?\d+\.\*\*.*?(?=\n\n)", md, re.S | re.M)
+        assert captions, document
+        for caption in captions:
+            found = note.findall(caption)
+            assert found, caption[:80]
+            for shown, link, digest in found:
+                assert shown == link
+                assert digest == file_sha256(base / shown)[:SHA_DIGITS] and len(digest) == 10
+        tex = (paper / f"{document}.tex").read_text()
+        n_captions = tex.count("\\caption{")
+        assert n_captions == len(captions) == tex.count("(sha256 \\texttt{"), document
+    # a file changed after rendering no longer matches its caption's hash
+    assert file_sha256(base / "knee.csv")[:SHA_DIGITS] in (paper / "supplement.md").read_text()
+
+
+def test_a_caption_without_its_file_is_an_error(context: dict) -> None:
+    with pytest.raises(KeyError, match="no result file given for 'rule'"):
+        rendering.render("md", context, TEMPLATES, sources={})
+
+
+def test_main_text_repeats_no_sentence(paper: Path) -> None:
+    """No sentence of 8 or more words appears 3 or more times before the references
+    (the checker itself finds a repeated one)."""
+    md = (paper / "paper.md").read_text()
+    assert repeated_sentences(md) == {}
+    sentence = "This sentence has exactly eight words in it."
+    repeated = md.replace("## References", f"{sentence}\n{sentence} {sentence}\n\n## References")
+    assert repeated_sentences(repeated) == {sentence: 3}
+    assert "## References" in md and "Claims ledger" not in main_text(md)
 
 
 def test_nasty_label_is_escaped_in_both_formats(paper: Path) -> None:
-    tex = (paper / "paper.tex").read_text()
+    tex = (paper / "supplement.tex").read_text()
     assert NASTY not in tex
     plain = tex.replace(r"\allowbreak{}", "")  # break points the code filter adds
     assert r"\texttt{50\%\_\{x\} \& \$\textbackslash{}input\{...\}\$}" in plain
     assert "\\input{...}" not in tex
-    claims = claims_rows_from_markdown((paper / "paper.md").read_text())
+    claims = claims_rows_from_markdown((paper / "supplement.md").read_text())
     assert claims[2]["claim_id"] == NASTY
 
 
 def test_markdown_table_matches_comparisons(paper: Path, inputs: dict) -> None:
     """The e2e check: the results table, parsed back, equals the main slice of
     comparisons.csv at the table's alphas, via fmt_num."""
-    table = results_rows_from_markdown((paper / "paper.md").read_text())
+    table = results_rows_from_markdown((paper / "supplement.md").read_text())
     csv = pd.read_csv(inputs["comparisons"])
     main = (csv["quantity"] == "test") & csv["alpha"].isin([1.0, 1e5])
     for key, value in MAIN.items():
@@ -669,7 +771,7 @@ def test_markdown_table_matches_comparisons(paper: Path, inputs: dict) -> None:
 
 
 def test_markdown_knee_and_roundoff_tables_match_the_csvs(paper: Path, inputs: dict) -> None:
-    md = (paper / "paper.md").read_text()
+    md = (paper / "supplement.md").read_text()
     knee = pd.read_csv(inputs["knee"])
     shown = knee_rows_from_markdown(md)
     assert [r["predicted"] for r in shown] == [fmt_num(x) for x in knee["predicted_knee"]]
@@ -688,7 +790,7 @@ def test_markdown_knee_and_roundoff_tables_match_the_csvs(paper: Path, inputs: d
 
 
 def test_markdown_blocks_and_tasks_tables_match_the_grid(paper: Path, config: dict) -> None:
-    md = (paper / "paper.md").read_text()
+    md = (paper / "supplement.md").read_text()
     blocks = blocks_rows_from_markdown(md)
     sizes = grid.summary(config)
     assert [r["block"] for r in blocks] == [r["block"] for r in sizes]
@@ -706,7 +808,7 @@ def test_markdown_blocks_and_tasks_tables_match_the_grid(paper: Path, config: di
 
 
 def test_markdown_claims_table_matches_claims(paper: Path, inputs: dict) -> None:
-    table = claims_rows_from_markdown((paper / "paper.md").read_text())
+    table = claims_rows_from_markdown((paper / "supplement.md").read_text())
     csv = pd.read_csv(inputs["claims"])  # one check per claim in the synthetic ledger
     assert [r["claim_id"] for r in table] == list(csv["claim_id"])
     assert [r["transformation"] for r in table] == list(csv["transformation"])
@@ -715,7 +817,7 @@ def test_markdown_claims_table_matches_claims(paper: Path, inputs: dict) -> None
 
 
 def test_markdown_theory_table_has_one_row_per_subject(paper: Path, inputs: dict) -> None:
-    table = theory_rows_from_markdown((paper / "paper.md").read_text())
+    table = theory_rows_from_markdown((paper / "supplement.md").read_text())
     csv = pd.read_csv(inputs["claims"])
     assert [r["subject"] for r in table] == list(dict.fromkeys(csv["optimizer"]))
     sgd = table[0]
@@ -743,7 +845,7 @@ def test_unformatted_number_is_an_error(tmp_path: Path, context: dict) -> None:
 
 def _answer(context: dict, fmt: str = "md") -> str:
     text = render(fmt, context, TEMPLATES)
-    return text.split("Answer", 1)[1]
+    return text.split("the comments, point by point", 1)[1]
 
 
 def _flipped_context(inputs: dict, config: dict, tmp_path: Path, edit) -> dict:
@@ -798,14 +900,15 @@ def test_asker_alternative_and_blocks_follow_the_data(
     md = render("md", context, TEMPLATES)
     assert "With the learning rate raised,\n3 of 3 seeds diverged, as the asker reported." in md
     assert "made 3 of 3 seeds diverge on `diabetes`, as you observed" in md
-    precision = md.split("### Precision", 1)[1].split("### Other blocks", 1)[0]
+    precision = md.split("### Precision", 1)[1].split("### Robustness", 1)[0]
     assert (
         "In float64 precision, at $\\alpha$ = 1e5 the test metric was detectably better for Adam."
         in precision
     )
-    others = md.split("### Other blocks of the grid", 1)[1].split("## Answer", 1)[0]
-    assert "Block `main`" not in others, "a block with nothing beyond the answer says nothing"
-    assert "Block `precision`" not in others, "reported in its own section"
+    rows = [list(r.values()) for r in parse_markdown_table(md, "verdicts")]
+    assert {r[0] for r in rows} == {b["name"] for b in context["blocks"] if b["settings"]}
+    float64 = [r for r in rows if r[0] == "precision" and r[2] == "float64" and r[3] == "Adam"]
+    assert [r[4:11] for r in float64] == [["0", "1", "0", "0", "0", "0", "yes"]]
 
     def worse(frame: pd.DataFrame) -> None:
         mask = _row(frame, "adam", 1e5, precision="float64")
@@ -872,9 +975,9 @@ def test_phase_summary_and_tables(context: dict, paper: Path) -> None:
     assert layers["first_deepest"] and layers["n_layers"] == 3 and layers["deepest"] == 1
     assert layers["spread_loss"] < layers["spread_ref"]
     # macros and concatenated numbers reach LaTeX as markup, not as escaped text
-    tex = (paper / "paper.tex").read_text().split("{The asker's phase diagram}", 1)[1]
+    tex = (paper / "supplement.tex").read_text().split("{The asker's phase diagram}", 1)[1]
     assert "textbackslash" not in tex.split("\\subsection", 1)[0]
-    md = (paper / "paper.md").read_text()
+    md = (paper / "supplement.md").read_text()
     rows = [list(r.values()) for r in parse_markdown_table(md, "phase")]
     assert [r[2] for r in rows] == ["1e-5", "1e-4"]  # target scales, ascending
     assert [r[3] for r in rows] == ["0.001", "0.1"]  # gradient RMS / eps
@@ -992,11 +1095,14 @@ def test_render_without_result_rows(inputs: dict, config: dict, tmp_path: Path) 
         name: tmp_path / f"{name}.csv" for name in ("claims", "comparisons", "knee", "roundoff")
     }
     write_context(empty, config, "h", FIGURES, tmp_path / "context.json")
-    render_paper(tmp_path / "context.json", TEMPLATES, tmp_path / "build", inputs["figures"])
-    md = (tmp_path / "build/paper.md").read_text()
+    root = inputs["comparisons"].parent
+    shutil.copy(tmp_path / "context.json", root / "context.json")
+    render_paper(tmp_path / "context.json", TEMPLATES, tmp_path / "build", inputs["figures"],
+                 sources_of(inputs), root=root)  # fmt: skip
+    md = (tmp_path / "build/paper.md").read_text() + (tmp_path / "build/supplement.md").read_text()
     assert "No derivation checks were run" in md
     assert results_rows_from_markdown(md) == []
-    assert knee_rows_from_markdown(md) == [] and "## Limitations" in md
+    assert knee_rows_from_markdown(md) == [] and "## 6. Limitations" in md
 
 
 def test_render_paper_needs_the_figures(context: dict, tmp_path: Path) -> None:
@@ -1302,7 +1408,7 @@ def test_robustness_sentences_follow_the_data(context: dict) -> None:
     moved = render("md", context | {"robustness": _robust(7, 1)}, TEMPLATES)
     assert "for 1 of the 3 that changed" in moved and "do not change the story" not in moved
     assert "real differences of the regime" in moved
-    assert "none of the grid's 5 reference runs diverged" in moved
+    assert "none of the grid's 5 reference settings diverged" in moved
 
 
 def test_roundoff_bound_is_read_on_the_settings_that_train(
@@ -1419,7 +1525,10 @@ def test_methods_say_how_many_references_stall(context: dict) -> None:
     reference |= {"n_untrained": 2, "untrained_tasks": ["diabetes"]}
     md = render("md", context | {"robustness": context["robustness"] | {"reference": reference}},
                 TEMPLATES)  # fmt: skip
-    assert "reference runs, on `diabetes`, remove at most" in md
+    assert (
+        "reference settings (one per cell and setting, all seeds at $\\alpha$ = 1), on `diabetes`, remove at most"
+        in md
+    )
     assert "SGD on `t` uses 0.1 instead of 1000" in md
 
 
@@ -1507,3 +1616,16 @@ def test_models_summary_groups_verdicts_around_the_knee():
     assert entry["knee"]["ratio"] == 5.0
     assert models_summary(rows, knee, {**config, "train": {**config["train"], "blocks": {
         "main": config["train"]["blocks"]["main"]}}}) is None  # fmt: skip
+
+
+def test_label_page_reads_the_aux_file(tmp_path: Path) -> None:
+    """The page where the references start, from the labels LaTeX (with hyperref) writes."""
+    aux = tmp_path / "paper.aux"
+    aux.write_text(
+        "\\newlabel{sec:rule}{{3}{2}{A rule}{section.3}{}}\n"
+        "\\newlabel{references}{{6}{9}{Limitations}{section*.7}{}}\n"
+    )
+    assert label_page(aux, REFERENCES_LABEL) == 9
+    assert label_page(aux, "sec:rule") == 2
+    assert label_page(aux, "nowhere") is None
+    assert label_page(tmp_path / "missing.aux", REFERENCES_LABEL) is None

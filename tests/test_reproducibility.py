@@ -107,7 +107,7 @@ def test_two_fresh_runs_give_identical_files(reference, long_config, tmp_path):
     )
     outputs = _outputs(reference)
     assert any(name.endswith(".parquet") for name in outputs)
-    assert {"paper/build/paper.tex", "paper/build/paper.md"} <= outputs.keys()
+    assert {"paper/build/paper.tex", "paper/build/supplement.md"} <= outputs.keys()
     assert sum(name.startswith("paper/build/figures/") for name in outputs) == 2 * len(FIGURES)
     problems = _differences(tmp_path, reference)
     assert not problems, "files differ between two runs:\n" + "\n".join(problems)

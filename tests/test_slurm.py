@@ -54,6 +54,8 @@ SAME_BYTES = [
     "results/figures/*",
     "paper/build/paper.tex",
     "paper/build/paper.md",
+    "paper/build/supplement.tex",
+    "paper/build/supplement.md",
     "paper/build/refs.bib",
     "paper/build/figures/*",
 ]

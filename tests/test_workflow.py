@@ -23,6 +23,7 @@ from markdown_tables import (
 from lossscale.config import load_schema, validate_config
 from lossscale.report import slices
 from lossscale.report.filters import fmt_count, fmt_num
+from lossscale.report.latex import MAX_MAIN_PAGES, REFERENCES_LABEL, label_page
 from lossscale.study import cells, grid
 from lossscale.tables import OPTIMIZER_LABELS, TRAIN_ID_COLUMNS, TRAIN_RECORD_COLUMNS
 
@@ -65,7 +66,7 @@ def test_every_number_in_the_markdown_table_equals_the_stats_csv(smoke, smoke_co
         .assign(rank=lambda f: f["optimizer"].map(order.index))
         .sort_values(["rank", "alpha"])
     )
-    table = results_rows_from_markdown((work / "paper/build/paper.md").read_text())
+    table = results_rows_from_markdown((work / "paper/build/supplement.md").read_text())
     # adam, sgd and signsgd of block main, nadam of block asker (its none compensation)
     assert len(table) == len(expected) == 8
     for row, exact in zip(table, expected.itertuples(), strict=True):
@@ -140,7 +141,7 @@ def test_the_asker_cell_trains_only_with_the_large_loss_scale(smoke):
 
 def test_paper_describes_the_grid_block_by_block(smoke, smoke_config):
     work, _ = smoke
-    md = (work / "paper/build/paper.md").read_text()
+    md = (work / "paper/build/supplement.md").read_text()
     blocks = blocks_rows_from_markdown(md)
     sizes = grid.summary(smoke_config)
     assert (
@@ -166,9 +167,9 @@ def test_models_section_reports_the_transformer_from_its_files(smoke):
     (networks.csv), each reference's final training metric (comparisons.csv) and shows
     its figure; the block is not reported again under Other blocks."""
     work, _ = smoke
-    md = (work / "paper/build/paper.md").read_text()
+    md = (work / "paper/build/supplement.md").read_text()
     section = md.split("### Networks other than multilayer perceptrons", 1)[1]
-    section, others = section.split("### Other blocks of the grid", 1)
+    section = section.split("### Every comparison of the grid", 1)[0]
     networks = pd.read_csv(work / "results/stats/networks.csv").set_index("task")
     parameters = networks.loc["modular", "parameters"]
     assert networks.loc["modular", "model"] == "transformer"
@@ -183,25 +184,28 @@ def test_models_section_reports_the_transformer_from_its_files(smoke):
         ]
         label = OPTIMIZER_LABELS[optimizer]
         assert f"{fmt_num(rows['ref_mean'].iloc[0])} with {label}" in section
-    assert "figures/models_sweep.png" in section
-    assert "Block `models`" not in others
+    assert "Figure 4" in section
+    assert "figures/models_sweep.png" in (work / "paper/build/paper.md").read_text()
 
 
 def test_knee_and_roundoff_tables_equal_their_csvs(smoke):
     work, _ = smoke
-    md = (work / "paper/build/paper.md").read_text()
+    md = (work / "paper/build/supplement.md").read_text()
     knee = pd.read_csv(work / "results/stats/knee.csv")
     assert list(knee["optimizer"]) == ["adam"], "Adam is main's only eps-type optimizer"
     [row] = knee_rows_from_markdown(md)
     assert row["predicted"] == fmt_num(knee["predicted_knee"].iloc[0])
     assert row["eps"] == fmt_num(knee["eps"].iloc[0])
     roundoff = pd.read_csv(work / "results/stats/roundoff.csv")
-    assert set(roundoff["optimizer"]) == {"signsgd"}
+    # signSGD in block main; NAdam with eps scaled along in block asker
+    assert set(roundoff["optimizer"]) == {"signsgd", "nadam"}
     powers = roundoff[roundoff["power_of_two"]]
     assert list(powers["alpha"]) == [1024.0] and powers["bitwise"].all()
-    [shown] = roundoff_rows_from_markdown(md)
+    rows = roundoff_rows_from_markdown(md)
+    assert [r["optimizer"] for r in rows] == ["NAdam", "signSGD"]
+    shown = rows[1]
     assert shown["bitwise"] == "1 of 1"
-    others = roundoff[~roundoff["power_of_two"]]
+    others = roundoff[(roundoff["optimizer"] == "signsgd") & ~roundoff["power_of_two"]]
     assert shown["max_ratio"] == fmt_num(others["ratio"].max())
 
 
@@ -211,7 +215,8 @@ def test_report_is_deterministic(smoke, root):
     results/runtime/ and the runtime fragment the PDF includes may differ between runs.)"""
     work, _ = smoke
     build = work / "paper/build"
-    names = ["paper.tex", "paper.md", *(f"figures/{f.name}" for f in (build / "figures").iterdir())]
+    sources = ["paper.tex", "paper.md", "supplement.tex", "supplement.md"]
+    names = [*sources, *(f"figures/{f.name}" for f in (build / "figures").iterdir())]
 
     def rerun(*rules: str) -> dict[str, bytes]:
         before = {name: (build / name).read_bytes() for name in names}
@@ -222,9 +227,9 @@ def test_report_is_deterministic(smoke, root):
         return {n for n in names if before[n] != (build / n).read_bytes()}
 
     assert rerun("plot_figure", "build_context", "render_paper") == set()
-    assert len(names) == 2 + 2 * 7
+    assert len(names) == 4 + 2 * 8
     if shutil.which("latexmk"):
-        names[:] = ["paper.pdf"]
+        names[:] = ["paper.pdf"]  # the supplement includes the run-time fragment
         assert rerun("build_pdf") == set()
 
 
@@ -240,14 +245,19 @@ def test_paper_sources_and_pdf(smoke):
     build = work / "paper/build"
     tex = (build / "paper.tex").read_text()
     assert "\\toprule" in tex and "\\includegraphics" in tex and "\\citep" in tex
-    for name in ("verdict_heatmap", "alpha_sweep", "asker_curves", "regularization", "precision"):
+    names = ("mechanism", "verdict_heatmap", "alpha_sweep", "asker_curves", "regularization")
+    for name in (*names, "precision"):
         assert (build / f"figures/{name}.png").stat().st_size > 10_000, name
-    assert r"\input{runtime}" in tex and (build / "runtime.md").is_file()
-    if shutil.which("latexmk"):
-        assert (build / "paper.pdf").read_bytes().startswith(b"%PDF")
-    else:
-        assert "latexmk not found" in stderr
-        assert not (build / "paper.pdf").exists()
+    supplement = (build / "supplement.tex").read_text()
+    assert r"\input{runtime}" in supplement and (build / "runtime.md").is_file()
+    if shutil.which("latexmk"):  # the main text's extent, from LaTeX's own labels
+        assert label_page(build / ".paper-latex/paper.aux", REFERENCES_LABEL) <= MAX_MAIN_PAGES
+    for pdf in ("paper.pdf", "supplement.pdf"):
+        if shutil.which("latexmk"):
+            assert (build / pdf).read_bytes().startswith(b"%PDF")
+        else:
+            assert "latexmk not found" in stderr
+            assert not (build / pdf).exists()
 
 
 def test_no_partial_files_are_left(smoke):
@@ -258,7 +268,7 @@ def test_no_partial_files_are_left(smoke):
 def test_theory_table_summarizes_the_claims_csv(smoke):
     work, _ = smoke
     claims = pd.read_csv(work / "results/derivations/claims.csv")
-    table = theory_rows_from_markdown((work / "paper/build/paper.md").read_text())
+    table = theory_rows_from_markdown((work / "paper/build/supplement.md").read_text())
     assert [r["subject"] for r in table] == list(dict.fromkeys(claims["optimizer"]))
     for shown in table:
         mine = claims[claims["optimizer"] == shown["subject"]]

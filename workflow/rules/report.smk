@@ -1,5 +1,6 @@
-# Report: one JSON context from the result files, rendered by Jinja2 to paper.tex and
-# paper.md (same context, same prose partials), then latexmk builds paper.pdf.
+# Report: one JSON context from the result files, rendered by Jinja2 to the paper and
+# its supplement, each as .tex and .md (same context, same prose partials), then
+# latexmk builds paper.pdf and supplement.pdf.
 
 PAPER_TEMPLATES = ROOT / "paper/templates"
 PAPER_FIGURES = FIGURE_FILES
@@ -70,9 +71,45 @@ rule build_context:
         "../scripts/build_context.py"
 
 
+def made_by(rule, path):
+    """One result file behind a table or figure, with the rule that made it (named in
+    the caption, with the file's hash, by lossscale.report.render)."""
+    return {
+        "path": str(path),
+        "rule": rule.rule.name,
+        "rule_file": str(Path(rule.rule.snakefile).resolve().relative_to(ROOT)),
+        "rule_line": rule.rule.lineno,
+    }
+
+
+_CONTEXT = made_by(rules.build_context, rules.build_context.output.context)
+_COMPARISONS = made_by(rules.compare_alphas, rules.compare_alphas.output.comparisons)
+#: The result files behind each table and figure, by its name in the templates.
+SOURCES = {
+    "rule": [_CONTEXT],
+    "tasks": [_CONTEXT],
+    "blocks": [_CONTEXT],
+    "theory": [
+        made_by(rules.check_claims, rules.check_claims.output.claims),
+        made_by(rules.check_claims, rules.check_claims.output.symbolic),
+    ],
+    "claims": [made_by(rules.check_claims, rules.check_claims.output.claims)],
+    "results": [_COMPARISONS],
+    "verdicts": [_COMPARISONS],
+    "knee": [made_by(rules.eps_knee, rules.eps_knee.output.knee)],
+    "roundoff": [made_by(rules.roundoff, rules.roundoff.output.roundoff)],
+    "phase": [made_by(rules.asker_phase, rules.asker_phase.output.boundaries)],
+    "layers": [made_by(rules.probe_layers, rules.probe_layers.output.layers)],
+} | {
+    name: [made_by(rules.plot_figure, f"results/figures/{name}.pdf")]
+    for name in FIGURE_NAMES
+}
+
+
 rule render_paper:
     input:
         context=rules.build_context.output.context,
+        sources=sorted({f["path"] for files in SOURCES.values() for f in files}),
         templates=sorted(PAPER_TEMPLATES.rglob("*.j2")),
         bib=PAPER_TEMPLATES / "refs.bib",
         figures=PAPER_FIGURES,
@@ -80,6 +117,8 @@ rule render_paper:
     output:
         tex="paper/build/paper.tex",
         md="paper/build/paper.md",
+        supplement_tex="paper/build/supplement.tex",
+        supplement_md="paper/build/supplement.md",
         bib="paper/build/refs.bib",
         figures=[f"paper/build/figures/{Path(f).name}" for f in PAPER_FIGURES],
     log:
@@ -93,6 +132,7 @@ rule render_paper:
         cpus_per_task=cpus_from_threads,
     params:
         templates=PAPER_TEMPLATES,
+        sources=SOURCES,
     script:
         "../scripts/render_paper.py"
 
@@ -146,11 +186,13 @@ rule render_runtime:
 rule build_pdf:
     input:
         tex=rules.render_paper.output.tex,
+        supplement=rules.render_paper.output.supplement_tex,
         runtime=rules.render_runtime.output.tex,
         bib=rules.render_paper.output.bib,
         figures=rules.render_paper.output.figures,
     output:
         pdf="paper/build/paper.pdf",
+        supplement="paper/build/supplement.pdf",
     log:
         "logs/build_pdf.log",
     conda:

@@ -1,4 +1,4 @@
-"""Adapter for rule build_pdf: paper/build/paper.tex -> paper/build/paper.pdf (latexmk)."""
+"""Adapter for rule build_pdf: paper/build/{paper,supplement}.tex -> .pdf (latexmk)."""
 
 from typing import TYPE_CHECKING
 
@@ -10,3 +10,4 @@ if TYPE_CHECKING:
 
 setup_logging(snakemake.log[0])
 build_pdf(tex_path=snakemake.input.tex, pdf_path=snakemake.output.pdf)
+build_pdf(tex_path=snakemake.input.supplement, pdf_path=snakemake.output.supplement)

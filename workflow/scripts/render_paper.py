@@ -1,4 +1,5 @@
-"""Adapter for rule render_paper: context.json -> paper/build/paper.{tex,md} + figures, bib."""
+"""Adapter for rule render_paper: context.json -> paper/build/{paper,supplement}.{tex,md},
+figures, bib; captions name the result files of ``params.sources`` with their hashes."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,4 +16,5 @@ render_paper(
     template_dir=snakemake.params.templates,
     out_dir=Path(snakemake.output.tex).parent,
     figures=snakemake.input.figures,
+    sources=snakemake.params.sources,
 )

@@ -22,6 +22,9 @@ INCLUDE = (
     "paper/build/paper.pdf",
     "paper/build/paper.tex",
     "paper/build/paper.md",
+    "paper/build/supplement.pdf",
+    "paper/build/supplement.tex",
+    "paper/build/supplement.md",
     "paper/build/refs.bib",
     "paper/build/runtime.*",
     "paper/build/figures/**",
@@ -34,10 +37,16 @@ RUNTIME_DEPENDENT = (
     "results/runtime/**",
     "results/provenance.json",
     "paper/build/runtime.*",
-    "paper/build/paper.pdf",  # it includes runtime.tex
+    "paper/build/supplement.pdf",  # it includes runtime.tex
 )
 #: A run is complete when these exist (the workflow's final targets, PDF optional).
-REQUIRED = ("results/provenance.json", "paper/build/paper.tex", "paper/build/paper.md")
+REQUIRED = (
+    "results/provenance.json",
+    "paper/build/paper.tex",
+    "paper/build/paper.md",
+    "paper/build/supplement.tex",
+    "paper/build/supplement.md",
+)
 
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  (\S(?:.*\S)?)$")
 

@@ -18,6 +18,7 @@ from typing import Any
 from lossscale.report import slices
 from lossscale.study import cells
 from lossscale.study.grid import block_jobs
+from lossscale.study.optimizers import eps_optimizers
 
 #: How a figure reads its block's training files: final rows, or every recorded step.
 READERS = ("final", "histories")
@@ -41,6 +42,8 @@ class Figure:
     all_tasks: bool = False
     all_precisions: bool = False
     first_optimizer: bool = False
+    #: of the block's optimizers only those with eps that a phase block trains too
+    phase_eps_optimizers: bool = False
     #: drawn only when the main block has alpha = 1 and another alpha
     compares: bool = False
     #: a figure the text does not discuss: its caption (plain text), and the paper shows
@@ -53,9 +56,20 @@ class Figure:
             raise ValueError(f"figure {self.name!r}: train {self.train!r} not in {READERS}")
 
 
-#: Every figure, in the paper's order.
+#: Every figure: the paper's in its order, then the supplement's in its order
+#: (``lossscale.report.render.FIGURES_IN`` says which are the paper's).
 REGISTRY: tuple[Figure, ...] = (
+    Figure(
+        "mechanism",
+        slices.eps_compensation_block,
+        tables=("phase",),
+        train="histories",
+        phase_eps_optimizers=True,
+    ),
+    Figure("phase_diagram", slices.phase_block, tables=("phase", "phase_boundaries")),
     Figure("verdict_heatmap", slices.main_block, tables=("comparisons",), compares=True),
+    Figure("models_sweep", slices.models_block, tables=("knee",), train="final", all_tasks=True),
+    # the supplement's
     Figure(
         "alpha_sweep",
         slices.main_block,
@@ -64,11 +78,9 @@ REGISTRY: tuple[Figure, ...] = (
         all_tasks=True,
         compares=True,
     ),
-    Figure("phase_diagram", slices.phase_block, tables=("phase", "phase_boundaries")),
     Figure("asker_curves", slices.asker_block, train="histories", first_optimizer=True),
     Figure("regularization", slices.regularization_block, train="final"),
     Figure("precision", slices.precision_block, train="histories", all_precisions=True),
-    Figure("models_sweep", slices.models_block, tables=("knee",), train="final", all_tasks=True),
 )
 FIGURES = tuple(f.name for f in REGISTRY)
 _BY_NAME = {f.name: f for f in REGISTRY}
@@ -77,8 +89,8 @@ _BY_NAME = {f.name: f for f in REGISTRY}
 def available_figures(config: Mapping[str, Any]) -> list[str]:
     """The figures the (validated) config has data for, in the paper's order: those
     that compare alphas where the main block has alpha = 1 and another alpha, each where
-    a block has what it shows (phase: true, lr_instead, several regularizations, several
-    precisions)."""
+    a block has what it shows (phase: true, compensation eps beside a phase block,
+    lr_instead, several regularizations, several precisions)."""
     main = cells.blocks(config)[slices.main_block(config)]
     alphas = {float(a) for a in main["alphas"]}
     compares = cells.REF_ALPHA in alphas and len(alphas) > 1
@@ -102,6 +114,9 @@ def figure_inputs(
     tasks = block["tasks"] if figure.all_tasks else [focus["task"]]
     precisions = block["precisions"] if figure.all_precisions else [focus["precision"]]
     optimizers = block["optimizers"][:1] if figure.first_optimizer else block["optimizers"]
+    if figure.phase_eps_optimizers:
+        phased = {o for b in cells.blocks(config).values() if b["phase"] for o in b["optimizers"]}
+        optimizers = [o for o in optimizers if o in phased and o in eps_optimizers()]
     out["train"] = sorted(
         job.path
         for job in block_jobs(block_name, block, config)

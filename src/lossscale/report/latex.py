@@ -109,4 +109,21 @@ def build_pdf(
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(built, pdf_path)
     log.info("wrote %s (LaTeX log in %s)", pdf_path, aux_dir)
+    before = label_page(aux_dir / f"{tex_path.stem}.aux", REFERENCES_LABEL)
+    if before is not None:
+        log.info("%s: the references start on page %d", pdf_path.name, before)
+        if before > MAX_MAIN_PAGES:
+            log.warning("%s: the main text runs past %d pages", pdf_path.name, MAX_MAIN_PAGES)
     return pdf_path
+
+
+#: The label the paper puts where its references start, and the pages allowed before it.
+REFERENCES_LABEL = "references"
+MAX_MAIN_PAGES = 10
+
+
+def label_page(aux_path: str | Path, label: str) -> int | None:
+    """The page of ``\\label{label}`` from a LaTeX .aux file (None: no such label)."""
+    text = Path(aux_path).read_text(errors="replace") if Path(aux_path).exists() else ""
+    found = re.search(r"\\newlabel\{" + re.escape(label) + r"\}\{\{[^{}]*\}\{(\d+)\}", text)
+    return int(found.group(1)) if found else None

@@ -8,6 +8,7 @@ not go through ``|num`` are an error, and only filter output (``Safe``) passes u
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
@@ -79,16 +80,40 @@ SYMBOLS: dict[str, str] = {
 #: The percent sign, which is text, not math: (LaTeX, Markdown).
 PERCENT = (r"\%", "%")
 
-#: Numbered tables in the order the paper shows them (the figures' order is
-#: ``lossscale.figures.FIGURES``); the LaTeX labels are ``tab:<name>`` and
-#: ``fig:<name>``. Tables and figures the context lacks (``present``) are skipped when
-#: Markdown numbers them.
-TABLES = ("tasks", "blocks", "theory", "results", "knee", "roundoff", "phase", "layers", "claims")
-APPENDICES = {"ledger": "A", "derivations": "B", "notes": "C", "reproducibility": "D"}
+#: Numbered tables and figures of the paper and of its supplement, each in the order
+#: shown (the figures follow ``lossscale.figures.FIGURES``); the LaTeX labels are
+#: ``tab:<name>`` and ``fig:<name>``. The supplement numbers its own as S1, S2, ...
+#: Items the context lacks (``present``) are skipped when numbering.
+TABLES = {
+    "paper": ("rule",),
+    "supplement": (
+        "tasks",
+        "blocks",
+        "theory",
+        "results",
+        "knee",
+        "roundoff",
+        "phase",
+        "layers",
+        "verdicts",
+        "claims",
+    ),
+}
+_MAIN_FIGURES = ("mechanism", "phase_diagram", "verdict_heatmap", "models_sweep")
+FIGURES_IN = {
+    "paper": tuple(f for f in FIGURES if f in _MAIN_FIGURES),
+    "supplement": tuple(f for f in FIGURES if f not in _MAIN_FIGURES),
+}
+#: The documents rendered from one context: the paper and its supplement.
+DOCUMENTS = tuple(TABLES)
+#: The supplement's sections, cited from both documents as "Supplement S<n>".
+#: The paper's numbered sections (LaTeX labels ``sec:<name>``), cited as ``<name>_section``.
+PAPER_SECTIONS = ("question", "answer", "rule", "mechanism", "evidence", "limitations")
+SECTIONS = ("setup", "derivations", "full_results", "answers", "ledger", "notes", "reproducibility")
 
 
-def present(context: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The tables and figures the paper shows for ``context``, in order."""
+def present(context: Mapping[str, Any], document: str = "paper") -> dict[str, list[str]]:
+    """The tables and figures ``document`` shows for ``context``, in order."""
     empty = {
         "knee": not context["knee"]["rows"],
         "roundoff": not context["roundoff"]["rows"],
@@ -96,20 +121,29 @@ def present(context: Mapping[str, Any]) -> dict[str, list[str]]:
         "layers": not (context["phase"]["n"] and context["phase"]["layers"]),
     }
     return {
-        "tab": [t for t in TABLES if not empty.get(t, False)],
-        "fig": [f for f in FIGURES if f in context["figures"]],
+        "tab": [t for t in TABLES[document] if not empty.get(t, False)],
+        "fig": [f for f in FIGURES_IN[document] if f in context["figures"]],
     }
 
 
-def references(fmt: Format, context: Mapping[str, Any]) -> dict[str, Safe]:
-    """Cross-references by name: cleveref in LaTeX, "Table 3" etc. in Markdown."""
+def references(fmt: Format, context: Mapping[str, Any], document: str = "paper") -> dict[str, Safe]:
+    """Cross-references by name for ``document``: its own items by cleveref in LaTeX
+    ("Table 3" in Markdown), the other document's as plain text ("Table S2"), the
+    supplement's sections as "Supplement S3" (in the supplement: "Section S3")."""
     refs = {}
-    for kind, names in present(context).items():
-        word = "Table" if kind == "tab" else "Figure"
-        for i, name in enumerate(names, 1):
-            refs[name] = Safe(f"\\cref{{{kind}:{name}}}" if fmt is TEX else f"{word} {i}")
-    for name, letter in APPENDICES.items():
-        refs[name] = Safe(f"\\cref{{app:{name}}}" if fmt is TEX else f"Appendix {letter}")
+    for other in DOCUMENTS:
+        prefix = "S" if other == "supplement" else ""
+        for kind, names in present(context, other).items():
+            word = "Table" if kind == "tab" else "Figure"
+            for i, name in enumerate(names, 1):
+                own = fmt is TEX and other == document
+                refs[name] = Safe(f"\\cref{{{kind}:{name}}}" if own else f"{word} {prefix}{i}")
+    word = "Supplement" if document == "paper" else "Section"
+    for i, name in enumerate(SECTIONS, 1):
+        refs[name] = Safe(f"{word} S{i}")
+    for i, name in enumerate(PAPER_SECTIONS, 1):
+        own = f"\\cref{{sec:{name}}}" if fmt is TEX else f"Section {i}"
+        refs[f"{name}_section"] = Safe(own if document == "paper" else f"Section {i} of the paper")
     return refs
 
 
@@ -233,6 +267,74 @@ def _path(text: str) -> Safe:
     return Safe(text)
 
 
+@dataclass(frozen=True)
+class Source:
+    """A result file behind a table or figure: its path (relative to the run folder),
+    the first hex digits of its sha256, and the workflow rule that made it (with the
+    rule file and line, relative to the repository, for the Markdown link)."""
+
+    path: str
+    sha256: str
+    rule: str
+    rule_file: str
+    rule_line: int
+
+
+#: Hex digits of a file's sha256 that a caption shows.
+SHA_DIGITS = 10
+#: How the Markdown paper (paper/build/) reaches the run folder and the repository.
+MD_ROOT = "../../"
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_sources(
+    entries: Mapping[str, Sequence[Mapping[str, Any]]], root: str | Path = "."
+) -> dict[str, list[Source]]:
+    """``Source`` lists from the workflow's description of each item's files (path
+    relative to ``root``, rule, rule_file, rule_line), each file hashed as it is now."""
+    return {
+        item: [
+            Source(
+                path=str(e["path"]),
+                sha256=file_sha256(Path(root) / e["path"])[:SHA_DIGITS],
+                rule=str(e["rule"]),
+                rule_file=str(e["rule_file"]),
+                rule_line=int(e["rule_line"]),
+            )
+            for e in files
+        ]
+        for item, files in entries.items()
+    }
+
+
+def _source_note(fmt: Format, item: str, sources: Mapping[str, Sequence[Source]]) -> Safe:
+    """The provenance sentence of a caption: each file with its hash and rule."""
+    if item not in sources:
+        raise KeyError(f"no result file given for {item!r}: its caption needs one")
+    parts = []
+    for s in sources[item]:
+        if fmt is TEX:
+            parts.append(
+                f"{_tex_code(s.path)} (sha256 {_tex_code(s.sha256)}, rule {_tex_code(s.rule)})"
+            )
+        else:
+            path = _path(s.path)
+            rule = f"{MD_ROOT}{_path(s.rule_file)}#L{s.rule_line}"
+            parts.append(
+                f"[{_md_code(path)}]({MD_ROOT}{path}) (sha256 {_md_code(s.sha256)}, "
+                f"rule [{_md_code(s.rule)}]({rule}))"
+            )
+    return Safe("Source: " + "; ".join(parts) + ".")
+
+
 def make_environment(
     fmt: Format,
     template_dir: str | Path,
@@ -315,9 +417,11 @@ def render(
     template_dir: str | Path,
     bib: Mapping[str, BibEntry] | None = None,
     name: str = "paper",
+    sources: Mapping[str, Sequence[Source]] | None = None,
 ) -> str:
-    """Render ``<name>.<fmt_name>.j2`` (the paper, or a fragment such as ``runtime``)
-    from ``context``.
+    """Render ``<name>.<fmt_name>.j2`` (the paper, its supplement, or a fragment such as
+    ``runtime``) from ``context``; ``sources`` are the result files behind each table and
+    figure (``source(name)`` in a caption; an error when a caption asks for one not given).
 
     Two passes: the first records which entries of ``refs.bib`` the text cites, the
     second renders with ``references`` holding exactly those (BibTeX lists only cited
@@ -328,8 +432,9 @@ def render(
     bib = read_bib(template_dir / BIB_NAME) if bib is None else bib
     cited: dict[str, None] = {}
     env = make_environment(fmt, template_dir, bib, cited)
-    if name == "paper":
-        env.globals["ref"] = references(fmt, context)
+    if name in DOCUMENTS:
+        env.globals["ref"] = references(fmt, context, name)
+    env.globals["source"] = lambda item: _source_note(fmt, item, sources or {})
     template = env.get_template(f"{name}.{fmt_name}.j2")
     template.render(**context)
     env.globals["references"][:] = [
@@ -348,11 +453,16 @@ def render_paper(
     template_dir: str | Path,
     out_dir: str | Path,
     figures: Sequence[str | Path] = (),
+    sources: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    root: str | Path = ".",
 ) -> dict[str, Path]:
-    """Write ``paper.tex``, ``paper.md``, ``refs.bib`` and ``figures/`` into ``out_dir``.
+    """Write the paper and its supplement (``paper.tex``, ``paper.md``,
+    ``supplement.tex``, ``supplement.md``), ``refs.bib`` and ``figures/`` into ``out_dir``.
 
     ``figures`` are the figure files to copy (by file name) into ``out_dir/figures``;
-    every figure the context names must be among them. Returns the written paths.
+    every figure the context names must be among them. ``sources`` describes the result
+    files behind each table and figure (``read_sources``); their captions name them with
+    their hashes (paths relative to ``root``, the run folder). Returns the written paths.
     """
     context = read_json(context_path, required=CONTEXT_KEYS)
     template_dir, out_dir = Path(template_dir), Path(out_dir)
@@ -367,10 +477,12 @@ def render_paper(
     written[BIB_NAME] = out_dir / BIB_NAME
     _copy(template_dir / BIB_NAME, written[BIB_NAME])
     bib = read_bib(template_dir / BIB_NAME)
-    for name in FORMATS:
-        written[f"paper.{name}"] = out_dir / f"paper.{name}"
-        write_text(render(name, context, template_dir, bib), written[f"paper.{name}"])
-        log.info("wrote %s", written[f"paper.{name}"])
+    hashed = read_sources(sources or {}, root)
+    for document in DOCUMENTS:
+        for name in FORMATS:
+            path = written[f"{document}.{name}"] = out_dir / f"{document}.{name}"
+            write_text(render(name, context, template_dir, bib, document, hashed), path)
+            log.info("wrote %s", path)
     return written
 
 

@@ -22,6 +22,7 @@ from lossscale.study.cells import (
     is_classification,
     task_model,
 )
+from lossscale.study.optimizers import eps_optimizers
 
 #: The block whose first task is the asker's when no task is named ``diabetes``.
 MAIN_BLOCK = "main"
@@ -95,6 +96,23 @@ def asker_block(config: Mapping[str, Any]) -> str | None:
 def phase_block(config: Mapping[str, Any]) -> str | None:
     """The first block of the asker's phase diagram (``phase: true``)."""
     return next((name for name, b in blocks(config).items() if b["phase"]), None)
+
+
+def eps_compensation_block(config: Mapping[str, Any]) -> str | None:
+    """The block of the mechanism figure's eps-compensated runs: the first block whose
+    compensations include ``eps`` (the loss and eps both times alpha) and that trains an
+    optimizer with eps which a phase block trains too; None without one (or without a
+    phase block)."""
+    phased = {o for b in blocks(config).values() if b["phase"] for o in b["optimizers"]}
+    wanted = phased & set(eps_optimizers())
+    return next(
+        (
+            name
+            for name, b in blocks(config).items()
+            if "eps" in b["compensations"] and wanted & set(b["optimizers"])
+        ),
+        None,
+    )
 
 
 def regularization_block(config: Mapping[str, Any]) -> str | None:
