@@ -1629,3 +1629,57 @@ def test_label_page_reads_the_aux_file(tmp_path: Path) -> None:
     assert label_page(aux, "sec:rule") == 2
     assert label_page(aux, "nowhere") is None
     assert label_page(tmp_path / "missing.aux", REFERENCES_LABEL) is None
+
+
+def _main_text(context: dict) -> str:
+    """The paper's Markdown before its references."""
+    return rendering.render("md", context, TEMPLATES, sources=STAND_IN).split("## References")[0]
+
+
+def test_main_text_answer_and_rule_follow_the_phase_map(
+    context: dict, inputs: dict, config: dict, tmp_path: Path
+) -> None:
+    """The answer and the asker's row of the rule name the cells of the observation and
+    the bands of the raised learning rate; once the raised learning rate blows up at
+    the main magnitude too, the 'both remedies trained' sentence goes."""
+    text = _main_text(context)
+    ratio = "$a\\,\\mathrm{RMS}(g_0)/\\epsilon$"
+    assert "blew up in 1 cell with the scaled gradient 1e4 times $\\epsilon$" in text
+    assert "your factor of 1e5 lifts the gradient only to 100 times $\\epsilon$" in text
+    assert "both remedies trained" in text
+    row = next(line for line in text.splitlines() if line.startswith("| Adam-type, $\\mathrm"))
+    assert "the asker's case" not in row  # the first Adam-type row is the normalized regime
+    asker = next(line for line in text.splitlines() if "(the asker's case)" in line)
+    assert f"also trained in the one cell with {ratio} up to 100 and blew up in the one cell" in asker
+    flipped = dict(phase_data.OUTCOMES) | {("diabetes", "lr", 1e5): "explodes"}
+    changed = _main_text(_phase_context(inputs, config, tmp_path, flipped))
+    assert "both remedies trained" not in changed
+    assert "blew up in 2 cells, all with the scaled gradient 100 to 1e4 times" in changed
+    assert "the map shows your observation" in changed
+
+
+def test_main_text_follows_invariance_roundoff_and_held_out_data(context: dict) -> None:
+    """Flip the data behind three main-text claims and the sentences flip: Adam and NAdam
+    unchanged by the loss scale; no exception to the round-off bound; the scaled loss's
+    held-out error no worse than unscaled."""
+    text = _main_text(context)
+    assert "Your implementation is probably not wrong." in text
+    summary = context["summary"] | {"invariant_changed": [], "invariant_unchanged": ["Adam"]}
+    unchanged = _main_text(context | {"summary": summary})
+    assert "Your implementation is probably not wrong." not in unchanged
+    assert "left Adam equivalent to the unscaled loss at every loss scale" in unchanged
+    assert "invariant to the loss scale except through" not in unchanged
+    rows = [r | {"label": "Rprop", "trains": True, "max_ratio": 3.5} for r in
+            context["roundoff"]["rows"][:1]] + context["roundoff"]["rows"]  # fmt: skip
+    exceptions = [{"label": "Rprop", "compensation": "none"}]
+    loud = _main_text(context | {"roundoff": context["roundoff"] | {"rows": rows,
+                                 "exceptions": exceptions}})  # fmt: skip
+    assert "for every optimizer but Rprop, whose test of the sign" in loud
+    assert "(up to 3.5; Table S" in loud
+    pattern = context["phase"]["pattern"]
+    test = pattern["test"] | {"loss": pattern["test"]["ref"]}
+    phase = context["phase"] | {"pattern": pattern | {"test": test}}
+    fair = _main_text(context | {"phase": phase})
+    overfit = "the better fit came with overfitting"
+    assert (overfit in text) == (pattern["test"]["loss"]["min"] > pattern["test"]["ref"]["max"])
+    assert overfit not in fair and "Fitting better is not generalizing better" not in fair

@@ -63,6 +63,8 @@ SYMBOLS: dict[str, str] = {
     "lr_step": r"\alpha\eta\,\hat m_t / (\sqrt{\hat v_t} + \epsilon)",
     "eps_step": r"\alpha\eta\,\hat m_t / \epsilon",
     "grad_over_eps": r"\mathrm{RMS}(g_0)/\epsilon",
+    "rms_g0": r"\mathrm{RMS}(g_0)",
+    "eta_rms_over_eps": r"\eta\,\mathrm{RMS}(g_0)/\epsilon",
     "a": "a",
     "leq": r"\leq",
     "gt": ">",
