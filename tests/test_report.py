@@ -1650,7 +1650,9 @@ def test_main_text_answer_and_rule_follow_the_phase_map(
     row = next(line for line in text.splitlines() if line.startswith("| Adam-type, $\\mathrm"))
     assert "the asker's case" not in row  # the first Adam-type row is the normalized regime
     asker = next(line for line in text.splitlines() if "(the asker's case)" in line)
-    assert f"also trained in the one cell with {ratio} up to 100 and blew up in the one cell" in asker
+    assert (
+        f"also trained in the one cell with {ratio} up to 100 and blew up in the one cell" in asker
+    )
     flipped = dict(phase_data.OUTCOMES) | {("diabetes", "lr", 1e5): "explodes"}
     changed = _main_text(_phase_context(inputs, config, tmp_path, flipped))
     assert "both remedies trained" not in changed
