@@ -312,7 +312,7 @@ def test_verdict_heatmap_cells_have_their_verdict_colours(config: dict) -> None:
         expected = verdict_colour(verdict) if isinstance(verdict, str) else (0, 0, 0, 0)
         assert tuple(rgba[i, j]) == pytest.approx(expected)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert len(labels) == 7 and any("neither_trains" in t for t in labels)
+    assert len(labels) == 7 and any("untrained in both" in t for t in labels)
     assert len({verdict_colour(v) for v in ("reference", "equivalent", "better", "worse",
                                             "diverged", "inconclusive")}) == 6  # fmt: skip
 
@@ -525,7 +525,7 @@ def test_mechanism_draws_the_three_series(mech_config: dict) -> None:
     for ax in axes:
         assert any(list(ln.get_ydata()) == [1, 1] for ln in ax.get_lines())  # the step eta
         texts = [t.get_text() for t in ax.texts]
-        assert r"$\epsilon$ regime" in texts and r"normalized step $\eta$" in texts
+        assert r"$\epsilon$ regime" in texts and r"normalized step ($=\eta$)" in texts
         low, high = ax.get_xlim()
         assert low < 2e-7 and high > 1e5
     labels = [t.get_text() for t in fig.legends[0].get_texts()]

@@ -189,7 +189,7 @@ def plot_mechanism(
         ax.axhline(1.0, color="0.25", linestyle=":", linewidth=1.0, zorder=1)
         ax.text(0.5, 0.97, r"$\epsilon$ regime", transform=ax.get_xaxis_transform(),
                 ha="right", va="top", fontsize=7, color="0.3")  # fmt: skip
-        ax.text(x_low * 10**0.3, 1.0, r"normalized step $\eta$", ha="left", va="bottom",
+        ax.text(x_low * 10**0.3, 1.0, r"normalized step ($=\eta$)", ha="left", va="bottom",
                 fontsize=7, color="0.25")  # fmt: skip
         part = arms[arms["optimizer"] == optimizer]
         for arm in ("lr", "loss"):

@@ -32,6 +32,8 @@ VERDICT_STYLE = {
     "inconclusive": (8, "?"),
 }
 assert set(VERDICT_STYLE) == {REFERENCE, *VERDICTS}
+#: Legend words where a verdict's name is not plain English.
+VERDICT_WORDS = {"neither_trains": "untrained in both"}
 
 
 def verdict_colour(verdict: str) -> tuple[float, float, float, float]:
@@ -89,6 +91,6 @@ def plot_verdict_heatmap(comparisons: pd.DataFrame, config: Mapping[str, Any]) -
         plt.Rectangle((0, 0), 1, 1, facecolor=verdict_colour(v), edgecolor="none")
         for v in VERDICT_STYLE
     ]
-    labels = {v: f"{VERDICT_STYLE[v][1]}  {v}" for v in VERDICT_STYLE}
+    labels = {v: f"{VERDICT_STYLE[v][1]}  {VERDICT_WORDS.get(v, v)}" for v in VERDICT_STYLE}
     legend(fig, labels, {}, ncols=len(labels), handles=handles)
     return fig

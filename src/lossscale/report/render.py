@@ -64,6 +64,8 @@ SYMBOLS: dict[str, str] = {
     "eps_step": r"\alpha\eta\,\hat m_t / \epsilon",
     "grad_over_eps": r"\mathrm{RMS}(g_0)/\epsilon",
     "rms_g0": r"\mathrm{RMS}(g_0)",
+    "m_hat": r"\hat m_t",
+    "v_hat": r"\hat v_t",
     "eta_rms_over_eps": r"\eta\,\mathrm{RMS}(g_0)/\epsilon",
     "a": "a",
     "leq": r"\leq",
