@@ -145,6 +145,17 @@ def phase_outputs():
     )
 
 
+def made_by(rule, path):
+    """One result file behind a table or figure, with the rule that made it (named in
+    the caption, with the file's hash, by lossscale.report.render)."""
+    return {
+        "path": str(path),
+        "rule": rule.rule.name,
+        "rule_file": str(Path(rule.rule.snakefile).resolve().relative_to(ROOT)),
+        "rule_line": rule.rule.lineno,
+    }
+
+
 def plot_inputs(wildcards):
     """The result files and package code the figure ``wildcards.figure`` reads: its
     block's training files and the stats tables it names, by the rules' outputs."""

@@ -71,17 +71,6 @@ rule build_context:
         "../scripts/build_context.py"
 
 
-def made_by(rule, path):
-    """One result file behind a table or figure, with the rule that made it (named in
-    the caption, with the file's hash, by lossscale.report.render)."""
-    return {
-        "path": str(path),
-        "rule": rule.rule.name,
-        "rule_file": str(Path(rule.rule.snakefile).resolve().relative_to(ROOT)),
-        "rule_line": rule.rule.lineno,
-    }
-
-
 _CONTEXT = made_by(rules.build_context, rules.build_context.output.context)
 _COMPARISONS = made_by(rules.compare_alphas, rules.compare_alphas.output.comparisons)
 #: The result files behind each table and figure, by its name in the templates.
