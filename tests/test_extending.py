@@ -112,7 +112,7 @@ def in_copy(repo: Path, code: str) -> subprocess.CompletedProcess:
 
 
 def smoke_run(repo: Path, work: Path, block: dict, tasks: dict | None = None) -> Path:
-    """The copy's workflow on a one-block study, up to ``paper/build/paper.md``."""
+    """The copy's workflow on a one-block study, up to the paper's and supplement's sources."""
     config = yaml.safe_load((ROOT / "workflow/configs/smoke.yaml").read_text())
     config["train"]["blocks"] = {"main": block}
     config.pop("phase", None)
@@ -197,7 +197,7 @@ def test_recipe_add_an_optimizer(repo, tmp_path):
     assert (toy["verdict"] == "confirmed").all() and len(toy) == 6  # 3 alphas each
     comparisons = pd.read_csv(work / "results/stats/comparisons.csv")
     assert set(comparisons["optimizer"]) == {"softsign", "adam"}
-    assert "SoftSign" in (work / "paper/build/paper.md").read_text()
+    assert "SoftSign" in (work / "paper/build/supplement.md").read_text()
 
 
 @pytest.mark.slow
@@ -239,7 +239,7 @@ def test_recipe_add_a_task_and_its_model(repo, tmp_path):
     }
     adam = pd.read_parquet(work / "results/train/sine/adam/float32/full-20.parquet")
     assert adam["train_metric"].notna().all() and len(adam) == 2 * 2 * 5  # seeds x alphas x records
-    assert "sine" in (work / "paper/build/paper.md").read_text()
+    assert "| sine |" in (work / "paper/build/supplement.md").read_text()
 
 
 @pytest.mark.slow
@@ -248,7 +248,7 @@ def test_recipe_add_a_figure(repo, tmp_path):
     block = {"tasks": ["diabetes"], "optimizers": ["adam", "sgd"], "alphas": [1, 1e5]}
     work = smoke_run(repo, tmp_path / "work", block)
     assert (work / "results/figures/final_metric.png").stat().st_size > 1000
-    paper = (work / "paper/build/paper.md").read_text()
+    paper = (work / "paper/build/supplement.md").read_text()
     assert "### Further figures" in paper
     assert "Final training metric against the loss scale, one line per optimizer." in paper
     assert "figures/final_metric.png" in paper

@@ -145,5 +145,6 @@ def test_the_paper_config_runs_end_to_end_at_reduced_size(tmp_path):
     assert set(models["alpha"]) == {float(a) for a in REDUCED_ALPHAS}
     assert (comparisons["n_seeds"] == 2).all()
     assert (
-        "transformer, width 128, 2 blocks, 4 heads" in (work / "paper/build/paper.md").read_text()
+        "transformer, width 128, 2 blocks, 4 heads"
+        in (work / "paper/build/supplement.md").read_text()
     )
